@@ -1,0 +1,321 @@
+//! The evidence model: typed facts about instances, API calls, volumes and
+//! keys, as they come out of the parsers and before any correlation.
+//!
+//! An [`EvidenceSet`] is the deduplicated collection of everything read. It is
+//! order-independent by construction: items are keyed by their event id or
+//! resource id and kept in sorted maps, and when the same id is seen twice
+//! with different content the smaller value wins, so the input order never
+//! changes what is kept.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+
+use crate::ids::{InstanceId, KeyArn, PrincipalArn, VolumeId};
+
+/// An EC2 instance state, as named by EC2.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum InstanceState {
+    /// The instance is starting.
+    Pending,
+    /// The instance is running.
+    Running,
+    /// The instance is stopping.
+    Stopping,
+    /// The instance is stopped.
+    Stopped,
+    /// The instance is terminating.
+    ShuttingDown,
+    /// The instance is terminated.
+    Terminated,
+}
+
+impl InstanceState {
+    /// Parses the lower-case state name used by events and the EC2 API.
+    pub fn parse(name: &str) -> Option<Self> {
+        Some(match name {
+            "pending" => Self::Pending,
+            "running" => Self::Running,
+            "stopping" => Self::Stopping,
+            "stopped" => Self::Stopped,
+            "shutting-down" => Self::ShuttingDown,
+            "terminated" => Self::Terminated,
+            _ => return None,
+        })
+    }
+
+    /// Whether the instance is on its way down or down.
+    pub fn is_down(self) -> bool {
+        matches!(
+            self,
+            Self::Stopping | Self::Stopped | Self::ShuttingDown | Self::Terminated
+        )
+    }
+}
+
+/// Where an item came from: the account and region it belongs to.
+#[derive(Clone, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Origin {
+    /// The 12-digit AWS account id.
+    pub account: Option<String>,
+    /// The AWS region, e.g. `eu-west-1`.
+    pub region: Option<String>,
+}
+
+/// One `EC2 Instance State-change Notification`.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct StateChange {
+    /// When the state changed (the event's `time`).
+    pub time: DateTime<Utc>,
+    /// The EventBridge event id.
+    pub event_id: String,
+    /// The instance.
+    pub instance_id: InstanceId,
+    /// The new state.
+    pub state: InstanceState,
+    /// Account and region.
+    pub origin: Origin,
+}
+
+/// Which EC2 API started the instance.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum StartApi {
+    /// `StartInstances` on a stopped instance.
+    StartInstances,
+    /// `RunInstances` launching a new one.
+    RunInstances,
+}
+
+/// A successful `StartInstances` / `RunInstances` call from CloudTrail.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct StartCall {
+    /// The CloudTrail `eventTime`.
+    pub time: DateTime<Utc>,
+    /// The CloudTrail `eventID`.
+    pub event_id: String,
+    /// The API that was called.
+    pub api: StartApi,
+    /// The CloudTrail `requestID`; the KMS calls EC2 makes for it share it.
+    pub request_id: Option<String>,
+    /// The instances the call started.
+    pub instance_ids: Vec<InstanceId>,
+    /// The role or user that made the call.
+    pub principal: Option<PrincipalArn>,
+    /// Account and region.
+    pub origin: Origin,
+}
+
+/// A failed KMS call from CloudTrail (a record with an `errorCode`).
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct KmsFailure {
+    /// The CloudTrail `eventTime`.
+    pub time: DateTime<Utc>,
+    /// The CloudTrail `eventID`.
+    pub event_id: String,
+    /// The KMS API, e.g. `CreateGrant`.
+    pub api: String,
+    /// The CloudTrail `errorCode`, e.g. `AccessDenied`.
+    pub error_code: String,
+    /// The CloudTrail `errorMessage`.
+    pub error_message: String,
+    /// The key whose use failed, as complete as the record allows.
+    pub key: Option<KeyArn>,
+    /// The instance named by a grant's `granteePrincipal`
+    /// (`<account>:aws:ec2-infrastructure:<instance-id>`).
+    pub grantee_instance: Option<InstanceId>,
+    /// The volume named by the `aws:ebs:id` encryption context.
+    pub volume_id: Option<VolumeId>,
+    /// The CloudTrail `requestID`.
+    pub request_id: Option<String>,
+    /// The role or user on whose behalf the call was made.
+    pub principal: Option<PrincipalArn>,
+    /// Whether an AWS service made the call for the principal
+    /// (`userAgent`/`sourceIPAddress`/`invokedBy` say so).
+    pub via_aws_service: bool,
+    /// Account and region.
+    pub origin: Origin,
+}
+
+/// What `describe-instances` says about one instance.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct InstanceReport {
+    /// The instance.
+    pub instance_id: InstanceId,
+    /// Its current state.
+    pub state: Option<InstanceState>,
+    /// `StateReason.Code`, e.g. `Client.InternalError`.
+    pub state_reason_code: Option<String>,
+    /// `StateReason.Message`.
+    pub state_reason_message: Option<String>,
+    /// The EBS volumes in its block device mappings.
+    pub volume_ids: Vec<VolumeId>,
+    /// The `Name` tag.
+    pub name: Option<String>,
+    /// Account and region.
+    pub origin: Origin,
+}
+
+/// What `describe-volumes` says about one volume.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct VolumeReport {
+    /// The volume.
+    pub volume_id: VolumeId,
+    /// The KMS key that encrypts it (`KmsKeyId`), when encrypted.
+    pub key: Option<KeyArn>,
+    /// The instances it is attached to.
+    pub attached_to: Vec<InstanceId>,
+}
+
+/// The state of a KMS key (`KeyMetadata.KeyState`).
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum KeyState {
+    /// Usable.
+    Enabled,
+    /// Disabled by someone.
+    Disabled,
+    /// Scheduled for deletion (also `PendingReplicaDeletion`).
+    PendingDeletion,
+    /// Any other state (`PendingImport`, `Unavailable`, `Creating`, ...).
+    Other(String),
+}
+
+impl KeyState {
+    /// Parses `KeyMetadata.KeyState`.
+    pub fn parse(s: &str) -> Self {
+        match s {
+            "Enabled" => Self::Enabled,
+            "Disabled" => Self::Disabled,
+            "PendingDeletion" | "PendingReplicaDeletion" => Self::PendingDeletion,
+            other => Self::Other(other.to_owned()),
+        }
+    }
+}
+
+/// What `describe-key` says about one key.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct KeyReport {
+    /// The key.
+    pub key: KeyArn,
+    /// Its state.
+    pub state: KeyState,
+}
+
+/// One item of evidence.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Evidence {
+    /// An EC2 state change.
+    StateChange(StateChange),
+    /// A start call.
+    StartCall(StartCall),
+    /// A failed KMS call.
+    KmsFailure(KmsFailure),
+    /// An instance description.
+    Instance(InstanceReport),
+    /// A volume description.
+    Volume(VolumeReport),
+    /// A key description.
+    Key(KeyReport),
+}
+
+/// Inserts `value` under `key`, keeping the smaller value on a clash so the
+/// result does not depend on insertion order.
+fn insert_min<K: Ord, V: Ord>(map: &mut BTreeMap<K, V>, key: K, value: V) {
+    match map.entry(key) {
+        std::collections::btree_map::Entry::Vacant(e) => {
+            e.insert(value);
+        }
+        std::collections::btree_map::Entry::Occupied(mut e) => {
+            if value < *e.get() {
+                e.insert(value);
+            }
+        }
+    }
+}
+
+/// Everything read, deduplicated by event id (events) or resource id
+/// (descriptions).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct EvidenceSet {
+    /// State changes by EventBridge event id.
+    pub state_changes: BTreeMap<String, StateChange>,
+    /// Start calls by CloudTrail event id.
+    pub start_calls: BTreeMap<String, StartCall>,
+    /// KMS failures by CloudTrail event id.
+    pub kms_failures: BTreeMap<String, KmsFailure>,
+    /// Instance descriptions by instance id.
+    pub instances: BTreeMap<InstanceId, InstanceReport>,
+    /// Volume descriptions by volume id.
+    pub volumes: BTreeMap<VolumeId, VolumeReport>,
+    /// Key descriptions by key id (the part after `key/`), so that a key
+    /// named by ARN and by bare id meet.
+    pub keys: BTreeMap<String, KeyReport>,
+}
+
+impl EvidenceSet {
+    /// An empty set.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds one item; a redelivered event is kept once.
+    pub fn add(&mut self, item: Evidence) {
+        match item {
+            Evidence::StateChange(s) => insert_min(&mut self.state_changes, s.event_id.clone(), s),
+            Evidence::StartCall(c) => insert_min(&mut self.start_calls, c.event_id.clone(), c),
+            Evidence::KmsFailure(k) => insert_min(&mut self.kms_failures, k.event_id.clone(), k),
+            Evidence::Instance(i) => insert_min(&mut self.instances, i.instance_id.clone(), i),
+            Evidence::Volume(v) => insert_min(&mut self.volumes, v.volume_id.clone(), v),
+            Evidence::Key(k) => insert_min(&mut self.keys, k.key.key_id().to_owned(), k),
+        }
+    }
+
+    /// Adds every item of `other`.
+    pub fn merge(&mut self, other: EvidenceSet) {
+        let EvidenceSet {
+            state_changes,
+            start_calls,
+            kms_failures,
+            instances,
+            volumes,
+            keys,
+        } = other;
+        state_changes
+            .into_values()
+            .map(Evidence::StateChange)
+            .chain(start_calls.into_values().map(Evidence::StartCall))
+            .chain(kms_failures.into_values().map(Evidence::KmsFailure))
+            .chain(instances.into_values().map(Evidence::Instance))
+            .chain(volumes.into_values().map(Evidence::Volume))
+            .chain(keys.into_values().map(Evidence::Key))
+            .for_each(|item| self.add(item));
+    }
+
+    /// The number of distinct items held.
+    pub fn len(&self) -> usize {
+        self.state_changes.len()
+            + self.start_calls.len()
+            + self.kms_failures.len()
+            + self.instances.len()
+            + self.volumes.len()
+            + self.keys.len()
+    }
+
+    /// Whether nothing was kept.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+impl FromIterator<Evidence> for EvidenceSet {
+    fn from_iter<T: IntoIterator<Item = Evidence>>(iter: T) -> Self {
+        let mut set = Self::new();
+        iter.into_iter().for_each(|item| set.add(item));
+        set
+    }
+}
+
+impl Extend<Evidence> for EvidenceSet {
+    fn extend<T: IntoIterator<Item = Evidence>>(&mut self, iter: T) {
+        iter.into_iter().for_each(|item| self.add(item));
+    }
+}

@@ -1,0 +1,24 @@
+//! start-doctor core: diagnoses EC2 instances that go `pending` and then
+//! `stopped`, from EC2 state changes, CloudTrail records and `describe-*`
+//! output.
+//!
+//! The core is pure: [`events`] turns documents into [`evidence`],
+//! [`correlate`] groups the evidence per failed start, [`diagnose`] applies
+//! the cause rules, [`remedy`] writes the fix and [`render`] prints it. No
+//! network, no clock, no AWS SDK types.
+
+#![deny(missing_docs)]
+
+pub mod correlate;
+pub mod diagnose;
+pub mod diagnosis;
+pub mod events;
+pub mod evidence;
+pub mod ids;
+pub mod remedy;
+pub mod render;
+
+pub use diagnose::diagnose;
+pub use diagnosis::{Cause, Diagnosis, Remediation, RemediationKind, Report};
+pub use events::{read_document, Document, DocumentError, EventProblem};
+pub use evidence::{Evidence, EvidenceSet};

@@ -94,7 +94,9 @@ fn progress_bar(total: u64) -> ProgressBar {
         return ProgressBar::hidden();
     }
     let bar = ProgressBar::new(total);
-    if let Ok(style) = ProgressStyle::with_template("{spinner} reading {bytes}/{total_bytes} ({bytes_per_sec}, eta {eta})") {
+    if let Ok(style) = ProgressStyle::with_template(
+        "{spinner} reading {bytes}/{total_bytes} ({bytes_per_sec}, eta {eta})",
+    ) {
         bar.set_style(style);
     }
     bar
@@ -148,7 +150,9 @@ fn read_file(candidate: &Candidate) -> Result<Option<FileResult>, String> {
         return Ok(None);
     }
     let document = read_document(&bytes).map_err(|e| match e {
-        DocumentError::Gzip(_) | DocumentError::Json { .. } | DocumentError::Shape { .. } => e.to_string(),
+        DocumentError::Gzip(_) | DocumentError::Json { .. } | DocumentError::Shape { .. } => {
+            e.to_string()
+        }
     })?;
     Ok(Some(FileResult {
         evidence: document.evidence.into_iter().collect(),

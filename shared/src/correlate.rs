@@ -164,12 +164,18 @@ impl<'e> Index<'e> {
         let mut instances_by_volume: BTreeMap<_, BTreeSet<_>> = BTreeMap::new();
         for volume in set.volumes.values() {
             for id in &volume.attached_to {
-                instances_by_volume.entry(&volume.volume_id).or_default().insert(id);
+                instances_by_volume
+                    .entry(&volume.volume_id)
+                    .or_default()
+                    .insert(id);
             }
         }
         for report in set.instances.values() {
             for volume in &report.volume_ids {
-                instances_by_volume.entry(volume).or_default().insert(&report.instance_id);
+                instances_by_volume
+                    .entry(volume)
+                    .or_default()
+                    .insert(&report.instance_id);
             }
         }
         Self {
@@ -182,7 +188,11 @@ impl<'e> Index<'e> {
     /// The call that started `instance` for an attempt around `anchor`: the
     /// latest one at or before it (allowing for clock skew), else the
     /// earliest.
-    fn start_call(&self, instance: &InstanceId, anchor: Option<DateTime<Utc>>) -> Option<&'e StartCall> {
+    fn start_call(
+        &self,
+        instance: &InstanceId,
+        anchor: Option<DateTime<Utc>>,
+    ) -> Option<&'e StartCall> {
         let calls = self.calls_by_instance.get(instance)?;
         let earliest = calls.iter().min_by_key(|c| (c.time, &c.event_id)).copied();
         let Some(anchor) = anchor else {
@@ -204,7 +214,10 @@ pub fn cases(set: &EvidenceSet) -> Vec<Case<'_>> {
 
     let mut by_instance: BTreeMap<&InstanceId, Vec<&StateChange>> = BTreeMap::new();
     for change in set.state_changes.values() {
-        by_instance.entry(&change.instance_id).or_default().push(change);
+        by_instance
+            .entry(&change.instance_id)
+            .or_default()
+            .push(change);
     }
     let mut attempts: BTreeMap<&InstanceId, FailedAttempt> = by_instance
         .into_iter()
@@ -218,7 +231,11 @@ pub fn cases(set: &EvidenceSet) -> Vec<Case<'_>> {
             .filter(|r| is_launch_failure(r))
             .map(|r| &r.instance_id),
     );
-    failed.extend(set.kms_failures.values().filter_map(|f| f.grantee_instance.as_ref()));
+    failed.extend(
+        set.kms_failures
+            .values()
+            .filter_map(|f| f.grantee_instance.as_ref()),
+    );
 
     let mut links: BTreeMap<&InstanceId, Vec<Linked>> = BTreeMap::new();
     let mut weak: Vec<&KmsFailure> = Vec::new();
@@ -229,14 +246,20 @@ pub fn cases(set: &EvidenceSet) -> Vec<Case<'_>> {
         }
         for target in targets {
             failed.insert(target);
-            links.entry(target).or_default().push(Linked { link, failure });
+            links
+                .entry(target)
+                .or_default()
+                .push(Linked { link, failure });
         }
     }
 
     let mut cases: Vec<Case> = failed
         .into_iter()
         .map(|id| {
-            let transitions = attempts.remove(id).map(|a| a.transitions).unwrap_or_default();
+            let transitions = attempts
+                .remove(id)
+                .map(|a| a.transitions)
+                .unwrap_or_default();
             let anchor = transitions.first().map(|t| t.time);
             let kms_failures = links.remove(id).unwrap_or_default();
             let anchor = anchor.or_else(|| kms_failures.iter().map(|l| l.failure.time).min());
@@ -254,8 +277,13 @@ pub fn cases(set: &EvidenceSet) -> Vec<Case<'_>> {
 
     for case in &mut cases {
         link_by_principal(case, &weak);
-        case.kms_failures
-            .sort_by(|a, b| (a.link, a.failure.time, &a.failure.event_id).cmp(&(b.link, b.failure.time, &b.failure.event_id)));
+        case.kms_failures.sort_by(|a, b| {
+            (a.link, a.failure.time, &a.failure.event_id).cmp(&(
+                b.link,
+                b.failure.time,
+                &b.failure.event_id,
+            ))
+        });
         gather_volumes_and_keys(case, set);
     }
     cases
@@ -283,7 +311,11 @@ fn strong_targets<'e>(
         .and_then(|r| index.calls_by_request.get(r));
     if let Some(calls) = calls {
         let started: BTreeSet<&InstanceId> = calls.iter().flat_map(|c| &c.instance_ids).collect();
-        let failed_ones: Vec<&InstanceId> = started.iter().copied().filter(|i| failed.contains(i)).collect();
+        let failed_ones: Vec<&InstanceId> = started
+            .iter()
+            .copied()
+            .filter(|i| failed.contains(i))
+            .collect();
         if !failed_ones.is_empty() {
             return (Link::Request, failed_ones);
         }
@@ -309,7 +341,10 @@ fn link_by_principal<'e>(case: &mut Case<'e>, weak: &[&'e KmsFailure]) {
     case.kms_failures.extend(
         weak.iter()
             .filter(|f| f.via_aws_service && f.principal.as_ref() == Some(principal))
-            .filter(|f| f.time >= started - PRINCIPAL_WINDOW_BEFORE && f.time <= started + PRINCIPAL_WINDOW_AFTER)
+            .filter(|f| {
+                f.time >= started - PRINCIPAL_WINDOW_BEFORE
+                    && f.time <= started + PRINCIPAL_WINDOW_AFTER
+            })
             .map(|failure| Linked {
                 link: Link::PrincipalWindow,
                 failure,
@@ -319,19 +354,26 @@ fn link_by_principal<'e>(case: &mut Case<'e>, weak: &[&'e KmsFailure]) {
 
 fn gather_volumes_and_keys<'e>(case: &mut Case<'e>, set: &'e EvidenceSet) {
     let mut volumes: BTreeMap<VolumeId, Option<KeyArn>> = BTreeMap::new();
-    let reported = case.report.map(|r| r.volume_ids.iter()).into_iter().flatten();
+    let reported = case
+        .report
+        .map(|r| r.volume_ids.iter())
+        .into_iter()
+        .flatten();
     for id in reported {
         volumes.insert(id.clone(), None);
     }
     for volume in set.volumes.values() {
-        if volume.attached_to.contains(&case.instance_id) || volumes.contains_key(&volume.volume_id) {
+        if volume.attached_to.contains(&case.instance_id) || volumes.contains_key(&volume.volume_id)
+        {
             volumes.insert(volume.volume_id.clone(), volume.key.clone());
         }
     }
     for linked in &case.kms_failures {
         if let Some(id) = &linked.failure.volume_id {
             let known: Option<&VolumeReport> = set.volumes.get(id);
-            let key = known.and_then(|v| v.key.clone()).or_else(|| linked.failure.key.clone());
+            let key = known
+                .and_then(|v| v.key.clone())
+                .or_else(|| linked.failure.key.clone());
             let slot = volumes.entry(id.clone()).or_insert(None);
             if slot.is_none() {
                 *slot = key;
@@ -341,10 +383,17 @@ fn gather_volumes_and_keys<'e>(case: &mut Case<'e>, set: &'e EvidenceSet) {
     let key_ids: BTreeSet<&str> = volumes
         .values()
         .flatten()
-        .chain(case.kms_failures.iter().filter_map(|l| l.failure.key.as_ref()))
+        .chain(
+            case.kms_failures
+                .iter()
+                .filter_map(|l| l.failure.key.as_ref()),
+        )
         .map(KeyArn::key_id)
         .collect();
-    case.keys = key_ids.into_iter().filter_map(|id| set.keys.get(id)).collect();
+    case.keys = key_ids
+        .into_iter()
+        .filter_map(|id| set.keys.get(id))
+        .collect();
     case.volumes = volumes;
 }
 
@@ -376,7 +425,11 @@ mod tests {
         .collect();
         let cases = cases(&set);
         assert_eq!(cases.len(), 1);
-        let ids: Vec<&str> = cases[0].transitions.iter().map(|t| t.event_id.as_str()).collect();
+        let ids: Vec<&str> = cases[0]
+            .transitions
+            .iter()
+            .map(|t| t.event_id.as_str())
+            .collect();
         assert_eq!(ids, ["b", "c", "a"]);
     }
 
@@ -395,7 +448,9 @@ mod tests {
 
     #[test]
     fn a_stop_without_a_seen_pending_is_not_a_failed_start() {
-        let set: EvidenceSet = [change("d", I1, InstanceState::Stopped, 3620)].into_iter().collect();
+        let set: EvidenceSet = [change("d", I1, InstanceState::Stopped, 3620)]
+            .into_iter()
+            .collect();
         assert!(cases(&set).is_empty());
     }
 

@@ -35,7 +35,9 @@ pub fn classify_kms_error(code: &str, message: &str) -> Cause {
             }
         }
         "DisabledException" => Cause::KmsKeyDisabled,
-        "KMSInvalidStateException" | "KMSInvalidStateFault" if lower.contains("pending deletion") => {
+        "KMSInvalidStateException" | "KMSInvalidStateFault"
+            if lower.contains("pending deletion") =>
+        {
             Cause::KmsKeyPendingDeletion
         }
         "KMSInvalidStateException" | "KMSInvalidStateFault" => Cause::KmsKeyDisabled,
@@ -73,7 +75,12 @@ fn find_cause<'e>(case: &Case<'e>) -> Finding<'e> {
     let known = case
         .kms_failures
         .iter()
-        .map(|l| (l.failure, classify_kms_error(&l.failure.error_code, &l.failure.error_message)))
+        .map(|l| {
+            (
+                l.failure,
+                classify_kms_error(&l.failure.error_code, &l.failure.error_message),
+            )
+        })
         .find(|(_, cause)| *cause != Cause::InternalErrorUnexplained);
     if let Some((failure, cause)) = known {
         let cause = refine_with_key_state(cause, failure.key.as_ref(), case);
@@ -130,7 +137,12 @@ fn volumes_on_key(case: &Case, key: Option<&KeyArn>) -> Vec<VolumeId> {
     ids.extend(
         case.kms_failures
             .iter()
-            .filter(|l| l.failure.key.as_ref().is_none_or(|k| k.key_id() == key.key_id()))
+            .filter(|l| {
+                l.failure
+                    .key
+                    .as_ref()
+                    .is_none_or(|k| k.key_id() == key.key_id())
+            })
             .filter_map(|l| l.failure.volume_id.clone()),
     );
     ids.sort();
@@ -142,7 +154,11 @@ fn principal(case: &Case, failure: Option<&KmsFailure>) -> Option<PrincipalArn> 
     case.start_call
         .and_then(|c| c.principal.clone())
         .or_else(|| failure.and_then(|f| f.principal.clone()))
-        .or_else(|| case.kms_failures.iter().find_map(|l| l.failure.principal.clone()))
+        .or_else(|| {
+            case.kms_failures
+                .iter()
+                .find_map(|l| l.failure.principal.clone())
+        })
 }
 
 /// Diagnoses one case.
@@ -156,7 +172,11 @@ pub fn diagnose_case(case: &Case) -> Diagnosis {
         .iter()
         .map(|t| (t.time, t.event_id.as_str()))
         .chain(case.start_call.map(|c| (c.time, c.event_id.as_str())))
-        .chain(case.kms_failures.iter().map(|l| (l.failure.time, l.failure.event_id.as_str())))
+        .chain(
+            case.kms_failures
+                .iter()
+                .map(|l| (l.failure.time, l.failure.event_id.as_str())),
+        )
         .collect();
     evidence.sort();
     evidence.dedup_by(|a, b| a.1 == b.1);
@@ -182,7 +202,9 @@ pub fn diagnose_case(case: &Case) -> Diagnosis {
         key: finding.key.as_ref(),
         region: region.as_deref(),
         denied_action: denied_action.as_deref(),
-        deny_source: finding.failure.and_then(|f| explicit_deny_source(&f.error_message)),
+        deny_source: finding
+            .failure
+            .and_then(|f| explicit_deny_source(&f.error_message)),
         state_reason_message: case.report.and_then(|r| r.state_reason_message.as_deref()),
         volume_ids: &volume_ids,
     };
@@ -215,7 +237,10 @@ fn denied_action(failure: &KmsFailure) -> String {
         .error_message
         .split_whitespace()
         .find(|w| w.starts_with("kms:") && w.len() > 4)
-        .map(|w| w.trim_end_matches(|c: char| !c.is_ascii_alphanumeric()).to_owned())
+        .map(|w| {
+            w.trim_end_matches(|c: char| !c.is_ascii_alphanumeric())
+                .to_owned()
+        })
         .unwrap_or_else(|| format!("kms:{}", failure.api))
 }
 
@@ -224,7 +249,9 @@ fn denied_action(failure: &KmsFailure) -> String {
 fn explicit_deny_source(message: &str) -> Option<String> {
     let lower = message.to_ascii_lowercase();
     let at = lower.find("explicit deny in ")? + "explicit deny in ".len();
-    let rest = lower[at..].trim_start_matches("an ").trim_start_matches("a ");
+    let rest = lower[at..]
+        .trim_start_matches("an ")
+        .trim_start_matches("a ");
     let source = rest.split(['.', ',']).next()?.trim();
     (!source.is_empty()).then(|| source.to_owned())
 }
@@ -245,49 +272,87 @@ mod tests {
     #[test]
     fn identity_policy_missing() {
         let m = denied(" because no identity-based policy allows the kms:CreateGrant action");
-        assert_eq!(classify_kms_error("AccessDenied", &m), Cause::KmsIdentityPolicyMissing);
+        assert_eq!(
+            classify_kms_error("AccessDenied", &m),
+            Cause::KmsIdentityPolicyMissing
+        );
     }
 
     #[test]
     fn key_policy_missing() {
         let m = denied(" because no resource-based policy allows the kms:CreateGrant action");
-        assert_eq!(classify_kms_error("AccessDeniedException", &m), Cause::KmsKeyPolicyMissing);
+        assert_eq!(
+            classify_kms_error("AccessDeniedException", &m),
+            Cause::KmsKeyPolicyMissing
+        );
     }
 
     #[test]
     fn explicit_deny_in_each_policy_type() {
-        for place in ["an identity-based policy", "a resource-based policy", "a service control policy"] {
+        for place in [
+            "an identity-based policy",
+            "a resource-based policy",
+            "a service control policy",
+        ] {
             let m = denied(&format!(" with an explicit deny in {place}"));
-            assert_eq!(classify_kms_error("AccessDenied", &m), Cause::KmsExplicitDeny, "{place}");
+            assert_eq!(
+                classify_kms_error("AccessDenied", &m),
+                Cause::KmsExplicitDeny,
+                "{place}"
+            );
         }
         let m = denied(" with an explicit deny in a service control policy");
-        assert_eq!(explicit_deny_source(&m).as_deref(), Some("service control policy"));
+        assert_eq!(
+            explicit_deny_source(&m).as_deref(),
+            Some("service control policy")
+        );
     }
 
     #[test]
     fn old_denial_without_reason_is_plain_access_denied() {
-        assert_eq!(classify_kms_error("AccessDeniedException", &denied("")), Cause::KmsAccessDenied);
+        assert_eq!(
+            classify_kms_error("AccessDeniedException", &denied("")),
+            Cause::KmsAccessDenied
+        );
     }
 
     #[test]
     fn key_state_errors() {
-        assert_eq!(classify_kms_error("DisabledException", &format!("{KEY} is disabled.")), Cause::KmsKeyDisabled);
         assert_eq!(
-            classify_kms_error("KMSInvalidStateException", &format!("{KEY} is pending deletion.")),
+            classify_kms_error("DisabledException", &format!("{KEY} is disabled.")),
+            Cause::KmsKeyDisabled
+        );
+        assert_eq!(
+            classify_kms_error(
+                "KMSInvalidStateException",
+                &format!("{KEY} is pending deletion.")
+            ),
             Cause::KmsKeyPendingDeletion
         );
         assert_eq!(
             classify_kms_error("NotFoundException", &format!("Key '{KEY}' does not exist")),
             Cause::KmsKeyNotFound
         );
-        assert_eq!(classify_kms_error("ThrottlingException", "Rate exceeded"), Cause::InternalErrorUnexplained);
+        assert_eq!(
+            classify_kms_error("ThrottlingException", "Rate exceeded"),
+            Cause::InternalErrorUnexplained
+        );
     }
 
     #[test]
     fn state_reasons_that_name_their_cause() {
-        assert_eq!(cause_of_state_reason("Server.InsufficientInstanceCapacity"), Some(Cause::InsufficientCapacity));
-        assert_eq!(cause_of_state_reason("Client.VolumeLimitExceeded"), Some(Cause::VolumeLimitExceeded));
-        assert_eq!(cause_of_state_reason("Client.InvalidSnapshot.NotFound"), Some(Cause::SnapshotNotFound));
+        assert_eq!(
+            cause_of_state_reason("Server.InsufficientInstanceCapacity"),
+            Some(Cause::InsufficientCapacity)
+        );
+        assert_eq!(
+            cause_of_state_reason("Client.VolumeLimitExceeded"),
+            Some(Cause::VolumeLimitExceeded)
+        );
+        assert_eq!(
+            cause_of_state_reason("Client.InvalidSnapshot.NotFound"),
+            Some(Cause::SnapshotNotFound)
+        );
         assert_eq!(cause_of_state_reason("Client.InternalError"), None);
     }
 
@@ -298,7 +363,9 @@ mod tests {
             event_id: "e".into(),
             api: "CreateGrant".into(),
             error_code: "AccessDenied".into(),
-            error_message: denied(" because no identity-based policy allows the kms:CreateGrant action"),
+            error_message: denied(
+                " because no identity-based policy allows the kms:CreateGrant action",
+            ),
             key: None,
             grantee_instance: None,
             volume_id: None,

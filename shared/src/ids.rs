@@ -12,7 +12,9 @@ use serde::{Deserialize, Serialize};
 fn is_aws_resource_id(s: &str, prefix: &str) -> bool {
     s.strip_prefix(prefix).is_some_and(|rest| {
         (8..=17).contains(&rest.len())
-            && rest.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+            && rest
+                .bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
     })
 }
 
@@ -141,7 +143,9 @@ impl KeyArn {
     /// region and account the call was made in.
     pub fn from_key_id(key_id: &str, region: &str, account: &str) -> Option<Self> {
         let plausible = !key_id.is_empty()
-            && key_id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+            && key_id
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-')
             && !region.is_empty()
             && account.len() == 12;
         plausible.then(|| Self(format!("arn:aws:kms:{region}:{account}:key/{key_id}")))
@@ -269,7 +273,10 @@ mod tests {
         assert_eq!(InstanceId::find_in(sts).unwrap().as_str(), "i-5d476fab");
         assert!(InstanceId::find_in("ec2.eu-west-1.amazonaws.com").is_none());
         assert!(InstanceId::parse("i-XYZ").is_none());
-        assert!(InstanceId::parse("i-0123456789abcdef01").is_none(), "18 digits");
+        assert!(
+            InstanceId::parse("i-0123456789abcdef01").is_none(),
+            "18 digits"
+        );
     }
 
     #[test]
@@ -277,7 +284,10 @@ mod tests {
         let msg = "User: arn:aws:sts::111122223333:assumed-role/job/s is not authorized to perform: \
                    kms:CreateGrant on resource: arn:aws:kms:eu-west-1:111122223333:key/1234abcd-12ab because no";
         let key = KeyArn::find_in(msg).unwrap();
-        assert_eq!(key.as_str(), "arn:aws:kms:eu-west-1:111122223333:key/1234abcd-12ab");
+        assert_eq!(
+            key.as_str(),
+            "arn:aws:kms:eu-west-1:111122223333:key/1234abcd-12ab"
+        );
         assert_eq!(key.region(), "eu-west-1");
         assert_eq!(key.key_id(), "1234abcd-12ab");
         let quoted = "Key 'arn:aws:kms:eu-west-1:111122223333:key/abc' does not exist";
@@ -287,7 +297,8 @@ mod tests {
 
     #[test]
     fn session_arns_become_role_arns() {
-        let p = PrincipalArn::parse("arn:aws:sts::111122223333:assumed-role/scheduler/run-1").unwrap();
+        let p =
+            PrincipalArn::parse("arn:aws:sts::111122223333:assumed-role/scheduler/run-1").unwrap();
         assert_eq!(p.as_str(), "arn:aws:iam::111122223333:role/scheduler");
         assert_eq!(p.kind(), PrincipalKind::Role);
         let u = PrincipalArn::parse("arn:aws:iam::111122223333:user/ops/alice").unwrap();

@@ -15,6 +15,8 @@ pub mod diagnosis;
 pub mod events;
 pub mod evidence;
 pub mod ids;
+#[cfg(feature = "lambda")]
+pub mod lambda;
 pub mod remedy;
 pub mod render;
 

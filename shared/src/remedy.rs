@@ -40,7 +40,8 @@ impl FixContext<'_> {
     }
 
     fn key_text(&self) -> String {
-        self.key.map_or_else(|| "its KMS key".to_owned(), |k| format!("KMS key {k}"))
+        self.key
+            .map_or_else(|| "its KMS key".to_owned(), |k| format!("KMS key {k}"))
     }
 
     fn action(&self) -> &str {
@@ -55,7 +56,8 @@ impl FixContext<'_> {
     }
 
     fn key_arg(&self) -> String {
-        self.key.map_or_else(|| "<key-arn>".to_owned(), |k| k.to_string())
+        self.key
+            .map_or_else(|| "<key-arn>".to_owned(), |k| k.to_string())
     }
 
     fn start_again(&self) -> String {
@@ -294,7 +296,8 @@ mod tests {
     use super::*;
 
     fn key() -> KeyArn {
-        KeyArn::parse("arn:aws:kms:eu-west-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab").unwrap()
+        KeyArn::parse("arn:aws:kms:eu-west-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab")
+            .unwrap()
     }
 
     #[test]
@@ -319,20 +322,30 @@ mod tests {
 
     #[test]
     fn key_policy_statement_names_the_role_and_ec2() {
-        let role = PrincipalArn::parse("arn:aws:iam::111122223333:role/instance-scheduler-job").unwrap();
+        let role =
+            PrincipalArn::parse("arn:aws:iam::111122223333:role/instance-scheduler-job").unwrap();
         let p = key_policy_statement(&role, "eu-west-1");
         let s = &p["Statement"][0];
         assert_eq!(s["Principal"]["AWS"], role.as_str());
-        assert_eq!(s["Action"], json!(["kms:CreateGrant", "kms:ListGrants", "kms:RevokeGrant"]));
-        assert_eq!(s["Condition"]["StringEquals"]["kms:ViaService"], "ec2.eu-west-1.amazonaws.com");
+        assert_eq!(
+            s["Action"],
+            json!(["kms:CreateGrant", "kms:ListGrants", "kms:RevokeGrant"])
+        );
+        assert_eq!(
+            s["Condition"]["StringEquals"]["kms:ViaService"],
+            "ec2.eu-west-1.amazonaws.com"
+        );
         assert_eq!(s["Sid"], "AllowEc2GrantsForinstanceschedulerjob");
     }
 
     #[test]
     fn policy_commands_target_users_and_roles() {
         let user = PrincipalArn::parse("arn:aws:iam::111122223333:user/ops-alice").unwrap();
-        assert!(put_policy_command(Some(&user)).starts_with("aws iam put-user-policy --user-name ops-alice "));
+        assert!(put_policy_command(Some(&user))
+            .starts_with("aws iam put-user-policy --user-name ops-alice "));
         let role = PrincipalArn::parse("arn:aws:iam::111122223333:role/path/job").unwrap();
-        assert!(put_policy_command(Some(&role)).starts_with("aws iam put-role-policy --role-name job "));
+        assert!(
+            put_policy_command(Some(&role)).starts_with("aws iam put-role-policy --role-name job ")
+        );
     }
 }

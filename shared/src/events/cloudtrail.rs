@@ -68,8 +68,12 @@ impl RawRecord<'_> {
         let name = self.event_name.as_deref().unwrap_or_default();
         let failed = self.error_code.as_deref().is_some_and(|c| !c.is_empty());
         match (source, name) {
-            ("ec2.amazonaws.com", "StartInstances") if !failed => Relevance::Start(StartApi::StartInstances),
-            ("ec2.amazonaws.com", "RunInstances") if !failed => Relevance::Start(StartApi::RunInstances),
+            ("ec2.amazonaws.com", "StartInstances") if !failed => {
+                Relevance::Start(StartApi::StartInstances)
+            }
+            ("ec2.amazonaws.com", "RunInstances") if !failed => {
+                Relevance::Start(StartApi::RunInstances)
+            }
             ("kms.amazonaws.com", _) if failed => Relevance::KmsFailure,
             _ => Relevance::Irrelevant,
         }
@@ -95,7 +99,8 @@ impl RawRecord<'_> {
             account: self.recipient_account_id.as_deref().map(str::to_owned),
             region: self.aws_region.as_deref().map(str::to_owned),
         };
-        let identity = parse_raw::<UserIdentity>(self.user_identity).map_err(|e| problem(format!("userIdentity: {e}")))?;
+        let identity = parse_raw::<UserIdentity>(self.user_identity)
+            .map_err(|e| problem(format!("userIdentity: {e}")))?;
         let principal = identity.as_ref().and_then(UserIdentity::principal);
         let request_id = self.request_id.as_deref().map(str::to_owned);
 
@@ -137,10 +142,11 @@ impl RawRecord<'_> {
                     .filter(|g| g.contains("ec2-infrastructure"))
                     .and_then(InstanceId::find_in);
                 let principal = principal.or_else(|| principal_in_message(&error_message));
-                let via_aws_service = [&self.user_agent, &self.source_ip_address]
-                    .iter()
-                    .any(|v| v.as_deref().is_some_and(|s| s.eq_ignore_ascii_case("AWS Internal")))
-                    || identity.as_ref().is_some_and(|i| i.invoked_by.is_some());
+                let via_aws_service =
+                    [&self.user_agent, &self.source_ip_address].iter().any(|v| {
+                        v.as_deref()
+                            .is_some_and(|s| s.eq_ignore_ascii_case("AWS Internal"))
+                    }) || identity.as_ref().is_some_and(|i| i.invoked_by.is_some());
                 Ok(Some(Evidence::KmsFailure(KmsFailure {
                     time,
                     event_id,
@@ -163,10 +169,14 @@ impl RawRecord<'_> {
 
 /// Parses an RFC 3339 time such as CloudTrail's `2026-11-20T07:00:05Z`.
 pub(crate) fn parse_time(s: Option<&str>) -> Option<DateTime<Utc>> {
-    DateTime::parse_from_rfc3339(s?).ok().map(|t| t.with_timezone(&Utc))
+    DateTime::parse_from_rfc3339(s?)
+        .ok()
+        .map(|t| t.with_timezone(&Utc))
 }
 
-fn parse_raw<'a, T: Deserialize<'a>>(raw: Option<&'a RawValue>) -> Result<Option<T>, serde_json::Error> {
+fn parse_raw<'a, T: Deserialize<'a>>(
+    raw: Option<&'a RawValue>,
+) -> Result<Option<T>, serde_json::Error> {
     match raw {
         None => Ok(None),
         Some(raw) if raw.get() == "null" => Ok(None),
@@ -255,7 +265,12 @@ struct Resource {
 /// The key of a KMS call: the record's resource ARN, else `keyId` when it is
 /// an ARN, else the ARN in the error message, else `keyId` made into an ARN
 /// with the record's region and account.
-fn key_of(params: &Value, resources: &[Resource], message: &str, origin: &Origin) -> Option<KeyArn> {
+fn key_of(
+    params: &Value,
+    resources: &[Resource],
+    message: &str,
+    origin: &Origin,
+) -> Option<KeyArn> {
     let key_id = params.get("keyId").and_then(Value::as_str);
     resources
         .iter()
@@ -279,7 +294,11 @@ fn ebs_volume_in_context(params: &Value) -> Option<VolumeId> {
     ]
     .into_iter()
     .flatten()
-    .find_map(|ctx| ctx.get("aws:ebs:id").and_then(Value::as_str).and_then(VolumeId::parse))
+    .find_map(|ctx| {
+        ctx.get("aws:ebs:id")
+            .and_then(Value::as_str)
+            .and_then(VolumeId::parse)
+    })
 }
 
 /// The principal in a denial message: `User: <arn> is not authorized ...`.

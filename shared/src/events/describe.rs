@@ -6,7 +6,9 @@ use serde_json::value::RawValue;
 
 use super::document::Sink;
 use super::EventProblem;
-use crate::evidence::{Evidence, InstanceReport, InstanceState, KeyReport, KeyState, Origin, VolumeReport};
+use crate::evidence::{
+    Evidence, InstanceReport, InstanceState, KeyReport, KeyState, Origin, VolumeReport,
+};
 use crate::ids::{InstanceId, KeyArn, VolumeId};
 
 #[derive(Deserialize)]
@@ -95,7 +97,12 @@ fn region_of_zone(zone: &str) -> Option<String> {
 pub(super) fn read_instances(raw: &RawValue, sink: &mut Sink) {
     let reservations: Vec<Reservation> = match serde_json::from_str(raw.get()) {
         Ok(r) => r,
-        Err(e) => return sink.problem(EventProblem::new(None, format!("describe-instances Reservations: {e}"))),
+        Err(e) => {
+            return sink.problem(EventProblem::new(
+                None,
+                format!("describe-instances Reservations: {e}"),
+            ))
+        }
     };
     for reservation in reservations {
         for raw in reservation.instances {
@@ -108,7 +115,10 @@ fn instance(raw: &RawValue, owner: Option<&str>) -> Result<Option<Evidence>, Eve
     let i: Instance = serde_json::from_str(raw.get())
         .map_err(|e| EventProblem::new(None, format!("describe-instances instance: {e}")))?;
     let instance_id = InstanceId::parse(&i.instance_id).ok_or_else(|| {
-        EventProblem::new(None, format!("describe-instances: bad InstanceId {:?}", i.instance_id))
+        EventProblem::new(
+            None,
+            format!("describe-instances: bad InstanceId {:?}", i.instance_id),
+        )
     })?;
     let mut volume_ids: Vec<VolumeId> = i
         .block_device_mappings
@@ -121,10 +131,18 @@ fn instance(raw: &RawValue, owner: Option<&str>) -> Result<Option<Evidence>, Eve
     let reason = i.state_reason.as_ref();
     Ok(Some(Evidence::Instance(InstanceReport {
         state: i.state.as_ref().and_then(|s| InstanceState::parse(&s.name)),
-        state_reason_code: reason.and_then(|r| r.code.clone()).filter(|c| !c.is_empty()),
-        state_reason_message: reason.and_then(|r| r.message.clone()).filter(|m| !m.is_empty()),
+        state_reason_code: reason
+            .and_then(|r| r.code.clone())
+            .filter(|c| !c.is_empty()),
+        state_reason_message: reason
+            .and_then(|r| r.message.clone())
+            .filter(|m| !m.is_empty()),
         volume_ids,
-        name: i.tags.into_iter().find(|t| t.key == "Name").map(|t| t.value),
+        name: i
+            .tags
+            .into_iter()
+            .find(|t| t.key == "Name")
+            .map(|t| t.value),
         origin: Origin {
             account: owner.map(str::to_owned),
             region: i
@@ -156,7 +174,12 @@ struct Attachment {
 pub(super) fn read_volumes(raw: &RawValue, sink: &mut Sink) {
     let volumes: Vec<&RawValue> = match serde_json::from_str(raw.get()) {
         Ok(v) => v,
-        Err(e) => return sink.problem(EventProblem::new(None, format!("describe-volumes Volumes: {e}"))),
+        Err(e) => {
+            return sink.problem(EventProblem::new(
+                None,
+                format!("describe-volumes Volumes: {e}"),
+            ))
+        }
     };
     for raw in volumes {
         sink.take(volume(raw));
@@ -166,8 +189,12 @@ pub(super) fn read_volumes(raw: &RawValue, sink: &mut Sink) {
 fn volume(raw: &RawValue) -> Result<Option<Evidence>, EventProblem> {
     let v: Volume = serde_json::from_str(raw.get())
         .map_err(|e| EventProblem::new(None, format!("describe-volumes volume: {e}")))?;
-    let volume_id = VolumeId::parse(&v.volume_id)
-        .ok_or_else(|| EventProblem::new(None, format!("describe-volumes: bad VolumeId {:?}", v.volume_id)))?;
+    let volume_id = VolumeId::parse(&v.volume_id).ok_or_else(|| {
+        EventProblem::new(
+            None,
+            format!("describe-volumes: bad VolumeId {:?}", v.volume_id),
+        )
+    })?;
     let mut attached_to: Vec<InstanceId> = v
         .attachments
         .iter()
@@ -195,8 +222,9 @@ pub(super) fn read_key(raw: &RawValue, sink: &mut Sink) {
     let parsed = serde_json::from_str::<KeyMetadata>(raw.get())
         .map_err(|e| EventProblem::new(None, format!("describe-key KeyMetadata: {e}")))
         .and_then(|m| {
-            let key = KeyArn::parse(&m.arn)
-                .ok_or_else(|| EventProblem::new(None, format!("describe-key: bad Arn {:?}", m.arn)))?;
+            let key = KeyArn::parse(&m.arn).ok_or_else(|| {
+                EventProblem::new(None, format!("describe-key: bad Arn {:?}", m.arn))
+            })?;
             Ok(Some(Evidence::Key(KeyReport {
                 key,
                 state: KeyState::parse(&m.key_state),
@@ -212,8 +240,14 @@ mod tests {
     #[test]
     fn zones_map_to_regions() {
         assert_eq!(region_of_zone("eu-west-1a").as_deref(), Some("eu-west-1"));
-        assert_eq!(region_of_zone("us-east-1-bos-1a").as_deref(), Some("us-east-1"));
-        assert_eq!(region_of_zone("us-gov-west-1b").as_deref(), Some("us-gov-west-1"));
+        assert_eq!(
+            region_of_zone("us-east-1-bos-1a").as_deref(),
+            Some("us-east-1")
+        );
+        assert_eq!(
+            region_of_zone("us-gov-west-1b").as_deref(),
+            Some("us-gov-west-1")
+        );
         assert_eq!(region_of_zone("eu-west-1"), None);
     }
 }

@@ -47,10 +47,12 @@ pub(super) fn read_json(data: &[u8]) -> Result<Document, DocumentError> {
             Some(Ok(TopLevel(sink))) => {
                 let line = line_of_value(data, start);
                 document.evidence.extend(sink.evidence);
-                document.problems.extend(sink.problems.into_iter().map(|mut p| {
-                    p.line.get_or_insert(line);
-                    p
-                }));
+                document
+                    .problems
+                    .extend(sink.problems.into_iter().map(|mut p| {
+                        p.line.get_or_insert(line);
+                        p
+                    }));
             }
             Some(Err(e)) => return Err(document_error(&e)),
         }
@@ -63,7 +65,10 @@ fn line_of_value(data: &[u8], offset: usize) -> usize {
         .iter()
         .take_while(|b| b.is_ascii_whitespace())
         .count();
-    1 + data[..offset + skip].iter().filter(|&&b| b == b'\n').count()
+    1 + data[..offset + skip]
+        .iter()
+        .filter(|&&b| b == b'\n')
+        .count()
 }
 
 fn document_error(e: &serde_json::Error) -> DocumentError {
@@ -118,10 +123,14 @@ impl<'de> Visitor<'de> for ValueVisitor<'_> {
 
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
         if !self.allow_array {
-            return Err(de::Error::custom(format!("a nested array is not {EXPECTING}")));
+            return Err(de::Error::custom(format!(
+                "a nested array is not {EXPECTING}"
+            )));
         }
         while seq
-            .next_element_seed(ObjectSeed { sink: &mut *self.sink })?
+            .next_element_seed(ObjectSeed {
+                sink: &mut *self.sink,
+            })?
             .is_some()
         {}
         Ok(())
@@ -273,9 +282,10 @@ impl<'de> Visitor<'de> for LookupEventsSeed<'_> {
                     event_id,
                     "lookup-events result has no CloudTrailEvent",
                 )),
-                Err(e) => self
-                    .sink
-                    .problem(EventProblem::new(None, format!("lookup-events result: {e}"))),
+                Err(e) => self.sink.problem(EventProblem::new(
+                    None,
+                    format!("lookup-events result: {e}"),
+                )),
             }
         }
         Ok(())
@@ -288,7 +298,10 @@ fn read_lookup_event_string(raw: &RawValue, sink: &mut Sink) {
     match serde_json::from_str::<String>(raw.get()) {
         Ok(text) => match serde_json::from_str::<&RawValue>(&text) {
             Ok(record) => read_record(record, sink),
-            Err(e) => sink.problem(EventProblem::new(None, format!("CloudTrailEvent is not JSON: {e}"))),
+            Err(e) => sink.problem(EventProblem::new(
+                None,
+                format!("CloudTrailEvent is not JSON: {e}"),
+            )),
         },
         Err(_) => read_record(raw, sink),
     }

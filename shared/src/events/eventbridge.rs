@@ -27,7 +27,9 @@ struct StateChangeDetail {
 pub(super) fn read_event(fields: &[(String, &RawValue)], sink: &mut Sink) {
     let text = |name: &str| -> Option<String> {
         let raw = fields.iter().find(|(k, _)| k == name)?.1;
-        serde_json::from_str::<Option<String>>(raw.get()).ok().flatten()
+        serde_json::from_str::<Option<String>>(raw.get())
+            .ok()
+            .flatten()
     };
     let Some(detail) = fields.iter().find(|(k, _)| k == "detail").map(|(_, v)| *v) else {
         return;

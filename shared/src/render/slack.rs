@@ -98,7 +98,10 @@ pub fn cause_title(cause: Cause) -> &'static str {
 
 /// Whether `region` is safe to put in a console URL.
 fn url_safe_region(region: &str) -> bool {
-    !region.is_empty() && region.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+    !region.is_empty()
+        && region
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
 }
 
 fn instance_link(d: &Diagnosis) -> String {
@@ -115,14 +118,19 @@ fn key_link(key: &KeyArn) -> String {
     let r = key.region();
     let id = key.key_id();
     if url_safe_region(r) && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-') {
-        format!("<https://{r}.console.aws.amazon.com/kms/home?region={r}#/kms/keys/{id}|{}>", escape(key.as_str()))
+        format!(
+            "<https://{r}.console.aws.amazon.com/kms/home?region={r}#/kms/keys/{id}|{}>",
+            escape(key.as_str())
+        )
     } else {
         format!("`{}`", escape(key.as_str()))
     }
 }
 
 fn event_link(region: Option<&str>, event_id: &str) -> String {
-    let safe_id = event_id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-');
+    let safe_id = event_id
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b == b'-');
     match region.filter(|r| url_safe_region(r)) {
         Some(r) if safe_id => format!("<https://{r}.console.aws.amazon.com/cloudtrailv2/home?region={r}#/events/{event_id}|{event_id}>"),
         _ => format!("`{}`", escape(event_id)),
@@ -153,7 +161,10 @@ pub fn message(group: &[&Diagnosis]) -> Value {
     let fallback = if count == 1 {
         escape(&first.summary)
     } else {
-        format!("{count} instances failed to start: {}", escape(&first.summary))
+        format!(
+            "{count} instances failed to start: {}",
+            escape(&first.summary)
+        )
     };
 
     let mut blocks = vec![
@@ -163,13 +174,28 @@ pub fn message(group: &[&Diagnosis]) -> Value {
 
     let mut fields = Vec::new();
     if count == 1 {
-        let name = first.instance_name.as_deref().map(|n| format!(" ({})", escape(n))).unwrap_or_default();
+        let name = first
+            .instance_name
+            .as_deref()
+            .map(|n| format!(" ({})", escape(n)))
+            .unwrap_or_default();
         fields.push(field("Instance", format!("{}{name}", instance_link(first))));
     } else {
-        let listed: Vec<String> = group.iter().take(LISTED_INSTANCES).map(|d| instance_link(d)).collect();
+        let listed: Vec<String> = group
+            .iter()
+            .take(LISTED_INSTANCES)
+            .map(|d| instance_link(d))
+            .collect();
         let more = count.saturating_sub(LISTED_INSTANCES);
-        let tail = if more > 0 { format!("\n…and {more} more") } else { String::new() };
-        fields.push(field(&format!("Instances ({count})"), format!("{}{tail}", listed.join(", "))));
+        let tail = if more > 0 {
+            format!("\n…and {more} more")
+        } else {
+            String::new()
+        };
+        fields.push(field(
+            &format!("Instances ({count})"),
+            format!("{}{tail}", listed.join(", ")),
+        ));
     }
     let place = [first.account.as_deref(), first.region.as_deref()]
         .into_iter()
@@ -186,13 +212,20 @@ pub fn message(group: &[&Diagnosis]) -> Value {
     if let Some(k) = &first.kms_key_arn {
         fields.push(field("KMS key", key_link(k)));
     }
-    let mut volumes: Vec<&str> = group.iter().flat_map(|d| d.volume_ids.iter().map(|v| v.as_str())).collect();
+    let mut volumes: Vec<&str> = group
+        .iter()
+        .flat_map(|d| d.volume_ids.iter().map(|v| v.as_str()))
+        .collect();
     volumes.sort_unstable();
     volumes.dedup();
     if !volumes.is_empty() {
         let shown: Vec<&str> = volumes.iter().take(LISTED_INSTANCES).copied().collect();
         let more = volumes.len().saturating_sub(shown.len());
-        let tail = if more > 0 { format!(" …and {more} more") } else { String::new() };
+        let tail = if more > 0 {
+            format!(" …and {more} more")
+        } else {
+            String::new()
+        };
         fields.push(field("Volumes", format!("{}{tail}", shown.join(", "))));
     }
     if let Some(code) = &first.state_reason_code {
@@ -220,11 +253,10 @@ pub fn message(group: &[&Diagnosis]) -> Value {
 
     if let Some(policy) = &first.remediation.policy {
         let pretty = serde_json::to_string_pretty(policy).unwrap_or_default();
-        let target = first
-            .remediation
-            .attach_to
-            .as_ref()
-            .map_or_else(|| "Key policy statement".to_owned(), |p| format!("Policy for `{}`", escape(p.as_str())));
+        let target = first.remediation.attach_to.as_ref().map_or_else(
+            || "Key policy statement".to_owned(),
+            |p| format!("Policy for `{}`", escape(p.as_str())),
+        );
         let body = fit(&escape(&pretty), SECTION_MAX - target.len() - 12);
         blocks.push(section(format!("*{target}*\n```{body}```")));
     }

@@ -17,12 +17,20 @@ pub fn render(diagnoses: &[Diagnosis]) -> String {
         out.push('\n');
     }
     let n = diagnoses.len();
-    let _ = writeln!(out, "{n} failed start{} diagnosed.", if n == 1 { "" } else { "s" });
+    let _ = writeln!(
+        out,
+        "{n} failed start{} diagnosed.",
+        if n == 1 { "" } else { "s" }
+    );
     out
 }
 
 fn block(out: &mut String, d: &Diagnosis) {
-    let name = d.instance_name.as_deref().map(|n| format!(" ({n})")).unwrap_or_default();
+    let name = d
+        .instance_name
+        .as_deref()
+        .map(|n| format!(" ({n})"))
+        .unwrap_or_default();
     let place = [d.account.as_deref(), d.region.as_deref()]
         .into_iter()
         .flatten()
@@ -36,19 +44,35 @@ fn block(out: &mut String, d: &Diagnosis) {
             let _ = writeln!(out, "{label:<11} {v}");
         }
     };
-    field(out, "principal:", d.principal_arn.as_ref().map(ToString::to_string));
-    field(out, "kms key:", d.kms_key_arn.as_ref().map(ToString::to_string));
+    field(
+        out,
+        "principal:",
+        d.principal_arn.as_ref().map(ToString::to_string),
+    );
+    field(
+        out,
+        "kms key:",
+        d.kms_key_arn.as_ref().map(ToString::to_string),
+    );
     field(
         out,
         "volumes:",
-        Some(d.volume_ids.iter().map(|v| v.as_str()).collect::<Vec<_>>().join(", ")),
+        Some(
+            d.volume_ids
+                .iter()
+                .map(|v| v.as_str())
+                .collect::<Vec<_>>()
+                .join(", "),
+        ),
     );
     field(out, "state:", d.state_reason_code.clone());
     field(out, "failed at:", d.failed_at.map(|t| t.to_rfc3339()));
     field(
         out,
         "kms error:",
-        d.kms_error.as_ref().map(|e| format!("{} {}: {}", e.api, e.code, e.message)),
+        d.kms_error
+            .as_ref()
+            .map(|e| format!("{} {}: {}", e.api, e.code, e.message)),
     );
     field(out, "evidence:", Some(d.evidence_event_ids.join(", ")));
     let _ = writeln!(out, "fix:");

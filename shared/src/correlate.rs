@@ -20,8 +20,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use chrono::{DateTime, Duration, Utc};
 
 use crate::evidence::{
-    EvidenceSet, InstanceReport, InstanceState, KeyReport, KmsFailure, StartCall, StateChange,
-    VolumeReport,
+    EvidenceSet, InstanceReport, InstanceState, KeyReport, KmsFailure, PolicySimulation, StartCall,
+    StateChange, VolumeReport,
 };
 use crate::ids::{InstanceId, KeyArn, VolumeId};
 
@@ -82,6 +82,8 @@ pub struct Case<'e> {
     pub volumes: BTreeMap<VolumeId, Option<KeyArn>>,
     /// describe-key reports for the keys of its volumes and KMS failures.
     pub keys: Vec<&'e KeyReport>,
+    /// Policy simulations of its start call's principal on those keys.
+    pub simulations: Vec<&'e PolicySimulation>,
 }
 
 impl Case<'_> {
@@ -271,6 +273,7 @@ pub fn cases(set: &EvidenceSet) -> Vec<Case<'_>> {
                 kms_failures,
                 volumes: BTreeMap::new(),
                 keys: Vec::new(),
+                simulations: Vec::new(),
             }
         })
         .collect();
@@ -389,6 +392,12 @@ fn gather_volumes_and_keys<'e>(case: &mut Case<'e>, set: &'e EvidenceSet) {
                 .filter_map(|l| l.failure.key.as_ref()),
         )
         .map(KeyArn::key_id)
+        .collect();
+    let principal = case.start_call.and_then(|c| c.principal.as_ref());
+    case.simulations = set
+        .simulations
+        .values()
+        .filter(|s| Some(&s.principal) == principal && key_ids.contains(s.key.key_id()))
         .collect();
     case.keys = key_ids
         .into_iter()

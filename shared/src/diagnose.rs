@@ -9,7 +9,7 @@
 
 use crate::correlate::{self, Case};
 use crate::diagnosis::{Cause, Diagnosis, KmsError};
-use crate::evidence::{EvidenceSet, KeyState, KmsFailure};
+use crate::evidence::{EvidenceSet, KeyState, KmsFailure, SimulatedDecision};
 use crate::ids::{KeyArn, PrincipalArn, VolumeId};
 use crate::remedy::{self, FixContext};
 
@@ -95,11 +95,18 @@ fn find_cause<'e>(case: &Case<'e>) -> Finding<'e> {
         KeyState::PendingDeletion => Some((Cause::KmsKeyPendingDeletion, k)),
         _ => None,
     });
-    match unusable {
-        Some((cause, report)) => Finding {
+    if let Some((cause, report)) = unusable {
+        return Finding {
             cause,
             failure: None,
             key: Some(report.key.clone()),
+        };
+    }
+    match cause_from_policies(case) {
+        Some((cause, key)) => Finding {
+            cause,
+            failure: None,
+            key: Some(key),
         },
         None => Finding {
             cause: Cause::InternalErrorUnexplained,
@@ -107,6 +114,49 @@ fn find_cause<'e>(case: &Case<'e>) -> Finding<'e> {
             key: None,
         },
     }
+}
+
+/// Live-check evidence, when CloudTrail has nothing: for each customer
+/// managed key on the instance's volumes, an explicit deny in the
+/// principal's policies, then a key policy that neither lets IAM policies
+/// grant access nor names the principal, then identity policies that do not
+/// allow `kms:CreateGrant`.
+fn cause_from_policies(case: &Case) -> Option<(Cause, KeyArn)> {
+    let principal = case.start_call.and_then(|c| c.principal.as_ref())?;
+    let on_volumes: Vec<&str> = case
+        .volumes
+        .values()
+        .flatten()
+        .map(KeyArn::key_id)
+        .collect();
+    let mut keys = case
+        .keys
+        .iter()
+        .filter(|k| k.customer_managed && on_volumes.contains(&k.key.key_id()));
+    let decision = |key: &KeyArn| {
+        case.simulations
+            .iter()
+            .find(|s| s.key.key_id() == key.key_id() && s.action == "kms:CreateGrant")
+            .map(|s| s.decision)
+    };
+    keys.find_map(|report| {
+        let key = &report.key;
+        let cause = match (decision(key), &report.policy) {
+            (Some(SimulatedDecision::ExplicitDeny), _) => Cause::KmsExplicitDeny,
+            (_, Some(policy))
+                if !policy.allows_iam_policies
+                    && !policy
+                        .grant_principals
+                        .iter()
+                        .any(|p| p == principal.as_str()) =>
+            {
+                Cause::KmsKeyPolicyMissing
+            }
+            (Some(SimulatedDecision::ImplicitDeny), _) => Cause::KmsIdentityPolicyMissing,
+            _ => return None,
+        };
+        Some((cause, key.clone()))
+    })
 }
 
 /// An invalid-state error without "pending deletion" in its message is

@@ -191,13 +191,56 @@ impl KeyState {
     }
 }
 
-/// What `describe-key` says about one key.
+/// What `describe-key` (and, from live checks, `get-key-policy`) says
+/// about one key.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub struct KeyReport {
     /// The key.
     pub key: KeyArn,
     /// Its state.
     pub state: KeyState,
+    /// Whether it is a customer managed key (`KeyManager: CUSTOMER`). AWS
+    /// managed keys (`aws/ebs`) let every principal of the account use them
+    /// through EC2, so they never cause a grant denial.
+    pub customer_managed: bool,
+    /// What its key policy says, when it was read.
+    pub policy: Option<KeyPolicyFacts>,
+}
+
+/// The facts of a key policy that decide whether IAM policies can grant use
+/// of the key.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct KeyPolicyFacts {
+    /// The policy lets IAM policies in the account grant access (the default
+    /// statement allowing the account root `kms:*`).
+    pub allows_iam_policies: bool,
+    /// The principals the policy itself allows `kms:CreateGrant`.
+    pub grant_principals: Vec<String>,
+}
+
+/// The decision of an IAM policy simulation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum SimulatedDecision {
+    /// The identity policies allow the action.
+    Allowed,
+    /// Nothing allows it.
+    ImplicitDeny,
+    /// A statement denies it.
+    ExplicitDeny,
+}
+
+/// What IAM `SimulatePrincipalPolicy` says about a principal using a key
+/// the way EC2 does when it attaches a volume.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct PolicySimulation {
+    /// The role or user simulated.
+    pub principal: PrincipalArn,
+    /// The key.
+    pub key: KeyArn,
+    /// The action, e.g. `kms:CreateGrant`.
+    pub action: String,
+    /// The decision.
+    pub decision: SimulatedDecision,
 }
 
 /// One item of evidence.
@@ -215,21 +258,34 @@ pub enum Evidence {
     Volume(VolumeReport),
     /// A key description.
     Key(KeyReport),
+    /// A policy simulation from a live check.
+    Simulation(PolicySimulation),
 }
 
-/// Inserts `value` under `key`, keeping the smaller value on a clash so the
-/// result does not depend on insertion order.
-fn insert_min<K: Ord, V: Ord>(map: &mut BTreeMap<K, V>, key: K, value: V) {
+/// Inserts `value` under `key`; on a clash keeps the new value only when
+/// `better(new, old)`, so the result does not depend on insertion order.
+fn keep<K: Ord, V>(map: &mut BTreeMap<K, V>, key: K, value: V, better: fn(&V, &V) -> bool) {
     match map.entry(key) {
         std::collections::btree_map::Entry::Vacant(e) => {
             e.insert(value);
         }
         std::collections::btree_map::Entry::Occupied(mut e) => {
-            if value < *e.get() {
+            if better(&value, e.get()) {
                 e.insert(value);
             }
         }
     }
+}
+
+/// Keeps the smaller of two clashing items: any total order will do.
+fn smaller<V: Ord>(new: &V, old: &V) -> bool {
+    new < old
+}
+
+/// Keeps the larger: for key reports, the one that also carries the key
+/// policy.
+fn larger<V: Ord>(new: &V, old: &V) -> bool {
+    new > old
 }
 
 /// Everything read, deduplicated by event id (events) or resource id
@@ -249,6 +305,8 @@ pub struct EvidenceSet {
     /// Key descriptions by key id (the part after `key/`), so that a key
     /// named by ARN and by bare id meet.
     pub keys: BTreeMap<String, KeyReport>,
+    /// Policy simulations by (principal, key id, action).
+    pub simulations: BTreeMap<(PrincipalArn, String, String), PolicySimulation>,
 }
 
 impl EvidenceSet {
@@ -260,12 +318,22 @@ impl EvidenceSet {
     /// Adds one item; a redelivered event is kept once.
     pub fn add(&mut self, item: Evidence) {
         match item {
-            Evidence::StateChange(s) => insert_min(&mut self.state_changes, s.event_id.clone(), s),
-            Evidence::StartCall(c) => insert_min(&mut self.start_calls, c.event_id.clone(), c),
-            Evidence::KmsFailure(k) => insert_min(&mut self.kms_failures, k.event_id.clone(), k),
-            Evidence::Instance(i) => insert_min(&mut self.instances, i.instance_id.clone(), i),
-            Evidence::Volume(v) => insert_min(&mut self.volumes, v.volume_id.clone(), v),
-            Evidence::Key(k) => insert_min(&mut self.keys, k.key.key_id().to_owned(), k),
+            Evidence::StateChange(s) => {
+                keep(&mut self.state_changes, s.event_id.clone(), s, smaller)
+            }
+            Evidence::StartCall(c) => keep(&mut self.start_calls, c.event_id.clone(), c, smaller),
+            Evidence::KmsFailure(k) => keep(&mut self.kms_failures, k.event_id.clone(), k, smaller),
+            Evidence::Instance(i) => keep(&mut self.instances, i.instance_id.clone(), i, smaller),
+            Evidence::Volume(v) => keep(&mut self.volumes, v.volume_id.clone(), v, smaller),
+            Evidence::Key(k) => keep(&mut self.keys, k.key.key_id().to_owned(), k, larger),
+            Evidence::Simulation(s) => {
+                let key = (
+                    s.principal.clone(),
+                    s.key.key_id().to_owned(),
+                    s.action.clone(),
+                );
+                keep(&mut self.simulations, key, s, smaller);
+            }
         }
     }
 
@@ -278,6 +346,7 @@ impl EvidenceSet {
             instances,
             volumes,
             keys,
+            simulations,
         } = other;
         state_changes
             .into_values()
@@ -287,6 +356,7 @@ impl EvidenceSet {
             .chain(instances.into_values().map(Evidence::Instance))
             .chain(volumes.into_values().map(Evidence::Volume))
             .chain(keys.into_values().map(Evidence::Key))
+            .chain(simulations.into_values().map(Evidence::Simulation))
             .for_each(|item| self.add(item));
     }
 
@@ -298,6 +368,7 @@ impl EvidenceSet {
             + self.instances.len()
             + self.volumes.len()
             + self.keys.len()
+            + self.simulations.len()
     }
 
     /// Whether nothing was kept.

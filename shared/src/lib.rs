@@ -17,8 +17,11 @@ pub mod evidence;
 pub mod ids;
 #[cfg(feature = "lambda")]
 pub mod lambda;
+pub mod notify;
+pub mod pipeline;
 pub mod remedy;
 pub mod render;
+pub mod store;
 
 pub use diagnose::diagnose;
 pub use diagnosis::{Cause, Diagnosis, Remediation, RemediationKind, Report};

@@ -215,6 +215,8 @@ struct KeyMetadata {
     arn: String,
     #[serde(rename = "KeyState")]
     key_state: String,
+    #[serde(rename = "KeyManager", default)]
+    key_manager: Option<String>,
 }
 
 /// `aws kms describe-key` (`KeyMetadata`).
@@ -228,6 +230,8 @@ pub(super) fn read_key(raw: &RawValue, sink: &mut Sink) {
             Ok(Some(Evidence::Key(KeyReport {
                 key,
                 state: KeyState::parse(&m.key_state),
+                customer_managed: m.key_manager.as_deref() != Some("AWS"),
+                policy: None,
             })))
         });
     sink.take(parsed);

@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 use serde_json::{json, Value};
 
 use crate::diagnosis::{Cause, Diagnosis};
-use crate::ids::{KeyArn, PrincipalArn};
+use crate::ids::{InstanceId, KeyArn, PrincipalArn, VolumeId};
 
 /// Slack's limit on header text.
 pub const HEADER_MAX: usize = 150;
@@ -104,13 +104,10 @@ fn url_safe_region(region: &str) -> bool {
             .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
 }
 
-fn instance_link(d: &Diagnosis) -> String {
-    match d.region.as_deref().filter(|r| url_safe_region(r)) {
-        Some(r) => format!(
-            "<https://{r}.console.aws.amazon.com/ec2/home?region={r}#InstanceDetails:instanceId={id}|{id}>",
-            id = d.instance_id
-        ),
-        None => format!("`{}`", d.instance_id),
+fn instance_link(id: &InstanceId, region: Option<&str>) -> String {
+    match region.filter(|r| url_safe_region(r)) {
+        Some(r) => format!("<https://{r}.console.aws.amazon.com/ec2/home?region={r}#InstanceDetails:instanceId={id}|{id}>"),
+        None => format!("`{id}`"),
     }
 }
 
@@ -151,7 +148,22 @@ pub fn message(group: &[&Diagnosis]) -> Value {
     let Some(first) = group.first() else {
         return json!({ "text": "start-doctor: nothing to report", "blocks": [] });
     };
-    let count = group.len();
+    let instances: Vec<InstanceId> = group.iter().map(|d| d.instance_id.clone()).collect();
+    let mut volumes: Vec<VolumeId> = group
+        .iter()
+        .flat_map(|d| d.volume_ids.iter().cloned())
+        .collect();
+    volumes.sort();
+    volumes.dedup();
+    group_message(first, &instances, &volumes)
+}
+
+/// The Block Kit message for a group shown by its first diagnosis, with
+/// every instance and volume of the group listed (the first
+/// [`LISTED_INSTANCES`] of each, then a count).
+pub fn group_message(first: &Diagnosis, instances: &[InstanceId], volumes: &[VolumeId]) -> Value {
+    let count = instances.len().max(1);
+    let region = first.region.as_deref();
     let title = cause_title(first.cause);
     let header = if count == 1 {
         format!("EC2 start failed: {} ({title})", first.instance_id)
@@ -179,12 +191,15 @@ pub fn message(group: &[&Diagnosis]) -> Value {
             .as_deref()
             .map(|n| format!(" ({})", escape(n)))
             .unwrap_or_default();
-        fields.push(field("Instance", format!("{}{name}", instance_link(first))));
+        fields.push(field(
+            "Instance",
+            format!("{}{name}", instance_link(&first.instance_id, region)),
+        ));
     } else {
-        let listed: Vec<String> = group
+        let listed: Vec<String> = instances
             .iter()
             .take(LISTED_INSTANCES)
-            .map(|d| instance_link(d))
+            .map(|i| instance_link(i, region))
             .collect();
         let more = count.saturating_sub(LISTED_INSTANCES);
         let tail = if more > 0 {
@@ -212,14 +227,12 @@ pub fn message(group: &[&Diagnosis]) -> Value {
     if let Some(k) = &first.kms_key_arn {
         fields.push(field("KMS key", key_link(k)));
     }
-    let mut volumes: Vec<&str> = group
-        .iter()
-        .flat_map(|d| d.volume_ids.iter().map(|v| v.as_str()))
-        .collect();
-    volumes.sort_unstable();
-    volumes.dedup();
     if !volumes.is_empty() {
-        let shown: Vec<&str> = volumes.iter().take(LISTED_INSTANCES).copied().collect();
+        let shown: Vec<&str> = volumes
+            .iter()
+            .take(LISTED_INSTANCES)
+            .map(VolumeId::as_str)
+            .collect();
         let more = volumes.len().saturating_sub(shown.len());
         let tail = if more > 0 {
             format!(" …and {more} more")
@@ -269,7 +282,7 @@ pub fn message(group: &[&Diagnosis]) -> Value {
         .evidence_event_ids
         .iter()
         .take(10)
-        .map(|id| event_link(first.region.as_deref(), id))
+        .map(|id| event_link(region, id))
         .collect();
     if !evidence.is_empty() {
         context.push(format!("Evidence: {}", evidence.join(", ")));

@@ -1,0 +1,427 @@
+//! The live path end to end over in-memory ports: events in realistic
+//! orders, exactly which Slack messages are posted and updated, and how many
+//! live checks run.
+
+mod common;
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
+
+use chrono::{DateTime, Duration, Utc};
+use serde_json::{json, Value};
+use start_doctor::evidence::{
+    Evidence, KeyPolicyFacts, KeyReport, KeyState, PolicySimulation, SimulatedDecision,
+};
+use start_doctor::ids::{KeyArn, PrincipalArn};
+use start_doctor::notify::memory::RecordingNotifier;
+use start_doctor::pipeline::{
+    DeferredCheck, Deferrer, Evaluation, LiveChecks, LiveRequest, Pipeline, PipelineError,
+    ServiceError, Settings,
+};
+use start_doctor::store::memory::MemoryStore;
+use start_doctor::Cause;
+
+#[derive(Default)]
+struct FakeDeferrer {
+    deferred: Mutex<Vec<(DeferredCheck, u32)>>,
+}
+
+impl Deferrer for FakeDeferrer {
+    async fn defer(&self, check: &DeferredCheck, delay_secs: u32) -> Result<(), ServiceError> {
+        self.deferred
+            .lock()
+            .unwrap()
+            .push((check.clone(), delay_secs));
+        Ok(())
+    }
+}
+
+#[derive(Default)]
+struct FakeLive {
+    describe_result: Vec<Evidence>,
+    lookup_result: Vec<Evidence>,
+    describe_calls: AtomicUsize,
+    lookup_calls: AtomicUsize,
+    described_instances: AtomicUsize,
+}
+
+impl LiveChecks for FakeLive {
+    async fn describe(&self, requests: &[LiveRequest]) -> Result<Vec<Evidence>, ServiceError> {
+        self.describe_calls.fetch_add(1, Ordering::SeqCst);
+        self.described_instances
+            .fetch_add(requests.len(), Ordering::SeqCst);
+        Ok(self.describe_result.clone())
+    }
+
+    async fn lookup_cloudtrail(&self, _: &[LiveRequest]) -> Result<Vec<Evidence>, ServiceError> {
+        self.lookup_calls.fetch_add(1, Ordering::SeqCst);
+        Ok(self.lookup_result.clone())
+    }
+}
+
+type TestPipeline = Pipeline<MemoryStore, RecordingNotifier, FakeLive, FakeDeferrer>;
+
+fn pipeline_with(notifier: RecordingNotifier, live: FakeLive) -> TestPipeline {
+    Pipeline {
+        store: MemoryStore::new(),
+        notifier,
+        live,
+        deferrer: FakeDeferrer::default(),
+        settings: Settings::default(),
+    }
+}
+
+fn pipeline() -> TestPipeline {
+    pipeline_with(RecordingNotifier::new(), FakeLive::default())
+}
+
+/// Every JSON value in a sample file (one event, an array, or JSON Lines).
+fn sample(path: &str) -> Vec<Value> {
+    let text = std::fs::read_to_string(common::repo().join("events").join(path)).unwrap();
+    serde_json::Deserializer::from_str(&text)
+        .into_iter::<Value>()
+        .flat_map(|v| match v.unwrap() {
+            Value::Array(items) => items,
+            one => vec![one],
+        })
+        .collect()
+}
+
+/// A CloudTrail record as EventBridge delivers it.
+fn via_eventbridge(record: &Value) -> Value {
+    json!({
+        "version": "0",
+        "id": format!("eb-{}", record["eventID"].as_str().unwrap()),
+        "detail-type": "AWS API Call via CloudTrail",
+        "source": format!("aws.{}", record["eventSource"].as_str().unwrap().split('.').next().unwrap()),
+        "account": record["recipientAccountId"],
+        "time": record["eventTime"],
+        "region": record["awsRegion"],
+        "resources": [],
+        "detail": record,
+    })
+}
+
+fn at(s: &str) -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
+}
+
+const T0: &str = "2026-11-20T07:00:30Z";
+
+async fn feed(p: &TestPipeline, events: &[Value], now: DateTime<Utc>) -> Vec<Evaluation> {
+    let mut out = Vec::new();
+    for e in events {
+        out.extend(p.handle_event(e, now).await.unwrap().evaluations);
+    }
+    out
+}
+
+fn cloudtrail_seed() -> Vec<Value> {
+    let mut v = sample("seed-story/start-instances.json");
+    v.extend(sample("seed-story/create-grant-denied.json"));
+    v
+}
+
+fn header(message: &Value) -> String {
+    message["blocks"][0]["text"]["text"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+#[tokio::test]
+async fn state_change_first_then_cloudtrail_minutes_later() {
+    let p = pipeline();
+    let evaluations = feed(&p, &sample("seed-story/state-changes.jsonl"), at(T0)).await;
+    assert!(evaluations
+        .iter()
+        .any(|e| matches!(e, Evaluation::Deferred { .. })));
+    assert_eq!(
+        p.deferrer.deferred.lock().unwrap().len(),
+        1,
+        "deferred once per failure"
+    );
+    assert_eq!(p.deferrer.deferred.lock().unwrap()[0].1, 900);
+    assert!(p.notifier.posts().is_empty(), "nothing conclusive yet");
+
+    feed(&p, &cloudtrail_seed(), at(T0) + Duration::minutes(4)).await;
+    let posts = p.notifier.posts();
+    assert_eq!(posts.len(), 1);
+    assert!(header(&posts[0].message).contains("i-0a1b2c3d4e5f60002"));
+    assert!(p.notifier.updates().is_empty());
+
+    // The deferred check fires later: the diagnosis is already published.
+    let checks: Vec<DeferredCheck> = p
+        .deferrer
+        .deferred
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|(c, _)| c.clone())
+        .collect();
+    let results = p
+        .handle_deferred(&checks, at(T0) + Duration::minutes(16))
+        .await;
+    assert!(results.iter().all(Result::is_ok));
+    assert_eq!(p.notifier.posts().len(), 1, "no second post");
+    assert_eq!(
+        p.live.describe_calls.load(Ordering::SeqCst),
+        0,
+        "no live calls when CloudTrail explained it"
+    );
+}
+
+#[tokio::test]
+async fn cloudtrail_first_then_state_changes() {
+    let p = pipeline();
+    let evaluations = feed(&p, &cloudtrail_seed(), at(T0)).await;
+    assert!(evaluations.contains(&Evaluation::Published {
+        instance_id: start_doctor::ids::InstanceId::parse("i-0a1b2c3d4e5f60002").unwrap(),
+        cause: Cause::KmsIdentityPolicyMissing
+    }));
+    feed(
+        &p,
+        &sample("seed-story/state-changes.jsonl"),
+        at(T0) + Duration::seconds(30),
+    )
+    .await;
+    assert_eq!(p.notifier.posts().len(), 1);
+    assert!(
+        p.deferrer.deferred.lock().unwrap().is_empty(),
+        "conclusive at once: nothing to defer"
+    );
+}
+
+#[tokio::test]
+async fn every_event_delivered_twice_posts_once() {
+    let p = pipeline();
+    let mut events = sample("seed-story/state-changes.jsonl");
+    events.extend(cloudtrail_seed());
+    let twice: Vec<Value> = events.iter().chain(events.iter()).cloned().collect();
+    feed(&p, &twice, at(T0)).await;
+    assert_eq!(p.notifier.posts().len(), 1);
+    let again = p.handle_event(&events[0], at(T0)).await.unwrap();
+    assert!(again.redelivered);
+}
+
+fn storm_events() -> Vec<Value> {
+    let mut events = sample("storm/state-changes.jsonl");
+    let dir = common::repo().join("events/storm/cloudtrail");
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let bytes = std::fs::read(entry.unwrap().path()).unwrap();
+        let mut text = String::new();
+        use std::io::Read;
+        flate2::read::GzDecoder::new(&bytes[..])
+            .read_to_string(&mut text)
+            .unwrap();
+        let log: Value = serde_json::from_str(&text).unwrap();
+        events.extend(
+            log["Records"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(via_eventbridge),
+        );
+    }
+    events
+}
+
+#[tokio::test]
+async fn a_storm_of_200_is_one_message_updated_as_it_grows() {
+    let p = pipeline();
+    let mut events = storm_events();
+    // CloudTrail after the state changes, as in life.
+    events.sort_by_key(|e| e["detail-type"] == "AWS API Call via CloudTrail");
+    feed(&p, &events, at(T0)).await;
+    let posts = p.notifier.posts();
+    assert_eq!(posts.len(), 1, "one message for the storm");
+    let updates = p.notifier.updates();
+    let last = updates.last().map_or(&posts[0].message, |u| &u.message);
+    assert!(
+        header(last).starts_with("200 EC2 instances failed to start"),
+        "{}",
+        header(last)
+    );
+    assert!(
+        updates.iter().all(|u| Some(&u.at) == posts[0].at.as_ref()),
+        "updates target the one message"
+    );
+}
+
+#[tokio::test]
+async fn a_storm_through_a_webhook_is_one_post_and_no_updates() {
+    let p = pipeline_with(RecordingNotifier::webhook_like(), FakeLive::default());
+    feed(&p, &storm_events(), at(T0)).await;
+    assert_eq!(p.notifier.posts().len(), 1);
+    assert!(p.notifier.updates().is_empty());
+}
+
+#[tokio::test]
+async fn late_kms_evidence_updates_the_unexplained_message() {
+    let p = pipeline();
+    feed(&p, &sample("seed-story/state-changes.jsonl"), at(T0)).await;
+    let checks: Vec<DeferredCheck> = p
+        .deferrer
+        .deferred
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|(c, _)| c.clone())
+        .collect();
+    p.handle_deferred(&checks, at(T0) + Duration::minutes(15))
+        .await;
+    let posts = p.notifier.posts();
+    assert_eq!(posts.len(), 1);
+    assert!(header(&posts[0].message).contains("cause unknown"));
+    assert_eq!(p.live.describe_calls.load(Ordering::SeqCst), 1);
+    assert_eq!(
+        p.live.lookup_calls.load(Ordering::SeqCst),
+        1,
+        "last resort used once"
+    );
+
+    // CloudTrail finally delivers.
+    feed(&p, &cloudtrail_seed(), at(T0) + Duration::minutes(20)).await;
+    assert_eq!(p.notifier.posts().len(), 1, "never a second post");
+    let updates = p.notifier.updates();
+    assert_eq!(updates.len(), 1);
+    assert_eq!(Some(&updates[0].at), posts[0].at.as_ref());
+    assert!(header(&updates[0].message).contains("identity policy missing"));
+}
+
+fn role() -> PrincipalArn {
+    PrincipalArn::parse("arn:aws:iam::111122223333:role/instance-scheduler-job").unwrap()
+}
+
+fn seed_key() -> KeyArn {
+    KeyArn::parse("arn:aws:kms:eu-west-1:111122223333:key/3f0c5a8e-6b1d-4e27-9a4c-2d7e81b05f63")
+        .unwrap()
+}
+
+/// What the live checks find for the seed story: the instance, its volume
+/// on the customer key, the key's policy and the role's simulation.
+fn live_seed(decision: SimulatedDecision, allows_iam: bool) -> Vec<Evidence> {
+    let mut live: Vec<Evidence> = [
+        "seed-story/describe-instances.json",
+        "seed-story/describe-volumes.json",
+    ]
+    .iter()
+    .flat_map(|f| {
+        let bytes = std::fs::read(common::repo().join("events").join(f)).unwrap();
+        start_doctor::read_document(&bytes).unwrap().evidence
+    })
+    .collect();
+    live.push(Evidence::Key(KeyReport {
+        key: seed_key(),
+        state: KeyState::Enabled,
+        customer_managed: true,
+        policy: Some(KeyPolicyFacts {
+            allows_iam_policies: allows_iam,
+            grant_principals: Vec::new(),
+        }),
+    }));
+    live.push(Evidence::Simulation(PolicySimulation {
+        principal: role(),
+        key: seed_key(),
+        action: "kms:CreateGrant".into(),
+        decision,
+    }));
+    live
+}
+
+#[tokio::test]
+async fn live_checks_diagnose_when_cloudtrail_never_comes() {
+    for (decision, allows_iam, cause) in [
+        (
+            SimulatedDecision::ImplicitDeny,
+            true,
+            Cause::KmsIdentityPolicyMissing,
+        ),
+        (
+            SimulatedDecision::ExplicitDeny,
+            true,
+            Cause::KmsExplicitDeny,
+        ),
+        (
+            SimulatedDecision::Allowed,
+            false,
+            Cause::KmsKeyPolicyMissing,
+        ),
+    ] {
+        let live = FakeLive {
+            describe_result: live_seed(decision, allows_iam),
+            ..FakeLive::default()
+        };
+        let p = pipeline_with(RecordingNotifier::new(), live);
+        let mut events = sample("seed-story/state-changes.jsonl");
+        events.extend(sample("seed-story/start-instances.json"));
+        feed(&p, &events, at(T0)).await;
+        let checks: Vec<DeferredCheck> = p
+            .deferrer
+            .deferred
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|(c, _)| c.clone())
+            .collect();
+        let results = p
+            .handle_deferred(&checks, at(T0) + Duration::minutes(15))
+            .await;
+        assert!(
+            matches!(results[..], [Ok(Some(Evaluation::Published { cause: c, .. }))] if c == cause),
+            "{cause}: {results:?}"
+        );
+        assert_eq!(
+            p.live.lookup_calls.load(Ordering::SeqCst),
+            0,
+            "{cause}: no CloudTrail lookup needed"
+        );
+        assert_eq!(p.notifier.posts().len(), 1);
+    }
+}
+
+#[tokio::test]
+async fn a_deferred_check_that_comes_early_is_deferred_again() {
+    let p = pipeline();
+    let check = DeferredCheck {
+        instance_id: start_doctor::ids::InstanceId::parse("i-0a1b2c3d4e5f60002").unwrap(),
+        account: None,
+        region: None,
+        failed_at: None,
+        not_before: at(T0) + Duration::minutes(30),
+    };
+    let results = p
+        .handle_deferred(std::slice::from_ref(&check), at(T0))
+        .await;
+    assert!(matches!(results[..], [Ok(None)]));
+    assert_eq!(p.deferrer.deferred.lock().unwrap()[0].1, 1800);
+}
+
+#[tokio::test]
+async fn a_malformed_event_is_an_error_with_its_id_and_stores_nothing() {
+    let p = pipeline();
+    let mut bad = sample("seed-story/state-changes.jsonl").remove(0);
+    bad["detail"]["state"] = json!("exploded");
+    let id = bad["id"].as_str().unwrap().to_owned();
+    let err = p.handle_event(&bad, at(T0)).await.unwrap_err();
+    assert!(
+        matches!(&err, PipelineError::Malformed { event_id, .. } if *event_id == id),
+        "{err}"
+    );
+    assert_eq!(p.store.event_count(), 0);
+}
+
+#[tokio::test]
+async fn a_good_start_is_no_failure() {
+    let p = pipeline();
+    let good: Vec<Value> = sample("seed-story/state-changes.jsonl")
+        .into_iter()
+        .filter(|e| e["detail"]["instance-id"] == "i-0a1b2c3d4e5f60001")
+        .collect();
+    let evaluations = feed(&p, &good, at(T0)).await;
+    assert!(evaluations
+        .iter()
+        .all(|e| matches!(e, Evaluation::NoFailure { .. })));
+    assert!(p.notifier.posts().is_empty());
+    assert!(p.deferrer.deferred.lock().unwrap().is_empty());
+}

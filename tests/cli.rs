@@ -765,3 +765,71 @@ fn odd_inputs_never_panic() {
         }
     }
 }
+
+#[test]
+fn a_synced_trail_bucket_with_digest_files_is_read() {
+    // `aws s3 sync s3://<trail-bucket>/AWSLogs/ .` brings the log files and,
+    // with log file validation on (the console default), CloudTrail's own
+    // digest files beside them. The digests hold no events; the archive
+    // must still be diagnosed.
+    let dir = TempDir::new().expect("temp dir");
+    let logs = dir.path().join("AWSLogs/111122223333/CloudTrail");
+    let digests = dir
+        .path()
+        .join("AWSLogs/111122223333/CloudTrail-Digest/eu-west-1/2026/11/20");
+    fs::create_dir_all(&digests).expect("mkdir");
+    copy_tree(
+        &project("events/cloudtrail-archive/AWSLogs/111122223333/CloudTrail"),
+        &logs,
+    );
+    let digest = json!({
+        "awsAccountId": "111122223333",
+        "digestStartTime": "2026-11-20T06:05:00Z",
+        "digestEndTime": "2026-11-20T07:05:00Z",
+        "digestS3Bucket": "acme-trail-logs",
+        "digestS3Object": "AWSLogs/111122223333/CloudTrail-Digest/eu-west-1/2026/11/20/111122223333_CloudTrail-Digest_eu-west-1_acme-trail_eu-west-1_20261120T070500Z.json.gz",
+        "digestPublicKeyFingerprint": "a4b5c6d7e8f90123456789abcdef0123",
+        "digestSignatureAlgorithm": "SHA256withRSA",
+        "newestEventTime": "2026-11-20T07:04:59Z",
+        "oldestEventTime": "2026-11-20T06:05:01Z",
+        "previousDigestS3Bucket": null,
+        "previousDigestS3Object": null,
+        "previousDigestHashValue": null,
+        "previousDigestHashAlgorithm": null,
+        "previousDigestSignature": null,
+        "logFiles": [{
+            "s3Bucket": "acme-trail-logs",
+            "s3Object": "AWSLogs/111122223333/CloudTrail/eu-west-1/2026/11/20/111122223333_CloudTrail_eu-west-1_20261120T0655Z_bHWq5n8KKFVl3UAl.json.gz",
+            "hashValue": "9f2a0c1b7e5d4c3b2a19080706050403020100ffeeddccbbaa99887766554433",
+            "hashAlgorithm": "SHA-256",
+            "newestEventTime": "2026-11-20T06:59:58Z",
+            "oldestEventTime": "2026-11-20T06:55:02Z"
+        }]
+    });
+    fs::write(
+        digests.join("111122223333_CloudTrail-Digest_eu-west-1_acme-trail_eu-west-1_20261120T070500Z.json.gz"),
+        gzip(digest.to_string().as_bytes()),
+    )
+    .expect("write digest");
+    let (report, _) = json_report(
+        "synced trail bucket with CloudTrail-Digest files",
+        &[dir.path().join("AWSLogs")],
+    );
+    assert_eq!(
+        oracle_fields(&report),
+        oracle_fields(&oracle("cloudtrail-archive"))
+    );
+}
+
+fn copy_tree(from: &Path, to: &Path) {
+    fs::create_dir_all(to).expect("mkdir");
+    for entry in fs::read_dir(from).expect("read dir") {
+        let path = entry.expect("entry").path();
+        let target = to.join(path.file_name().expect("a name"));
+        if path.is_dir() {
+            copy_tree(&path, &target);
+        } else {
+            fs::copy(&path, &target).expect("copy");
+        }
+    }
+}

@@ -855,7 +855,7 @@ fn seed_story_from_lookup_events_output() {
         &seed,
         vec![
             pretty(&lookup_events(&seed.records())),
-            pretty(&lookup_events(&[seed.grant.clone()])),
+            pretty(&lookup_events(std::slice::from_ref(&seed.grant))),
             json_lines(&seed.state_changes),
         ],
     );
@@ -1007,7 +1007,7 @@ fn the_same_cloudtrail_record_via_eventbridge_in_a_log_file_and_in_lookup_events
         vec![
             json_lines(&seed.events()),
             gzip(&compact(&cloudtrail_log(&seed.records()))),
-            pretty(&lookup_events(&[seed.grant.clone()])),
+            pretty(&lookup_events(std::slice::from_ref(&seed.grant))),
             pretty(&seed.grant),
         ],
     );
@@ -1380,7 +1380,7 @@ fn a_run_instances_launch_that_fails_on_kms_is_diagnosed() {
     let diagnoses = assert_diagnoses(
         "RunInstances: pending -> shutting-down -> terminated",
         &[json_lines(&events), pretty(&described)],
-        &[expected.clone()],
+        std::slice::from_ref(&expected),
     );
     assert!(
         diagnoses[0]
@@ -2092,5 +2092,57 @@ fn server_internal_error_without_kms_evidence_is_unexplained() {
         "Server.InternalError, no CloudTrail at all",
         &documents,
         &[unexplained(Some("Server.InternalError"), None)],
+    );
+}
+
+#[test]
+fn a_denied_attach_volume_on_a_running_instance_is_not_a_failed_start() {
+    // web-1 started fine at 07:00 and is still running. At 09:30 someone
+    // attaches a new encrypted data volume; EC2's CreateGrant for it (same
+    // grantee form, the instance id) is denied and the volume stays
+    // `available`. web-1 never went down: there is no failed start to report.
+    let seed = seed_story();
+    let data_volume = "vol-0aaa1b2c3d4e5f0d1";
+    let attach_request = "a77ac400-0000-4000-8000-0000000000d1";
+    let mut attach = start_instances(
+        "a77ac400-0000-4000-8000-000000000001",
+        attach_request,
+        &[WEB_1],
+        "2026-11-20T09:30:00Z",
+        assumed_role_identity(),
+    );
+    attach["eventName"] = json!("AttachVolume");
+    attach["requestParameters"] =
+        json!({"volumeId": data_volume, "instanceId": WEB_1, "device": "/dev/sdf"});
+    attach["responseElements"] = json!({"requestId": attach_request, "volumeId": data_volume, "instanceId": WEB_1, "device": "/dev/sdf", "status": "attaching"});
+    let grant = create_grant_denied(
+        "a77ac400-0000-4000-8000-000000000002",
+        attach_request,
+        WEB_1,
+        data_volume,
+        "2026-11-20T09:30:01Z",
+    );
+    let events: Vec<Value> = seed
+        .state_changes
+        .iter()
+        .filter(|e| e["detail"]["instance-id"] == WEB_1)
+        .cloned()
+        .chain([
+            via_eventbridge("ev-start", &seed.start),
+            via_eventbridge("ev-attach", &attach),
+            via_eventbridge("ev-grant", &grant),
+        ])
+        .collect();
+    let now = describe_instances(&[Described {
+        id: WEB_1,
+        name: "web-1",
+        state: "running",
+        reason: None,
+        volumes: &[WEB_1_VOL],
+    }]);
+    assert_diagnoses(
+        "AttachVolume's CreateGrant denied on a running instance",
+        &[json_lines(&events), pretty(&now)],
+        &[],
     );
 }

@@ -222,9 +222,20 @@ pub fn cases(set: &EvidenceSet) -> Vec<Case<'_>> {
             .push(change);
     }
     let mut attempts: BTreeMap<&InstanceId, FailedAttempt> = by_instance
-        .into_iter()
-        .filter_map(|(id, changes)| latest_failed_attempt(changes).map(|a| (id, a)))
+        .iter()
+        .filter_map(|(id, changes)| latest_failed_attempt(changes.clone()).map(|a| (*id, a)))
         .collect();
+    // A grant denied while the instance was running (attaching a volume to
+    // it, say) is not about a start.
+    let running_at = |failure: &KmsFailure, id: &InstanceId| {
+        by_instance.get(id).is_some_and(|changes| {
+            changes
+                .iter()
+                .filter(|c| c.time <= failure.time)
+                .max_by_key(|c| (c.time, c.state))
+                .is_some_and(|c| c.state == InstanceState::Running)
+        })
+    };
 
     let mut failed: BTreeSet<&InstanceId> = attempts.keys().copied().collect();
     failed.extend(
@@ -236,14 +247,15 @@ pub fn cases(set: &EvidenceSet) -> Vec<Case<'_>> {
     failed.extend(
         set.kms_failures
             .values()
-            .filter_map(|f| f.grantee_instance.as_ref()),
+            .filter_map(|f| f.grantee_instance.as_ref().filter(|id| !running_at(f, id))),
     );
 
     let mut links: BTreeMap<&InstanceId, Vec<Linked>> = BTreeMap::new();
     let mut weak: Vec<&KmsFailure> = Vec::new();
     for failure in set.kms_failures.values() {
-        let (link, targets) = strong_targets(failure, &index, &failed);
-        if targets.is_empty() {
+        let (link, mut targets) = strong_targets(failure, &index, &failed);
+        targets.retain(|id| !running_at(failure, id));
+        if targets.is_empty() && link == Link::PrincipalWindow {
             weak.push(failure);
         }
         for target in targets {

@@ -1,42 +1,19 @@
-//! What the Lambda binaries share: JSON logging and the event handler that
-//! turns one EventBridge event into evidence and diagnoses.
+//! What the Lambda binaries share: JSON logging, and the translation of a
+//! Lambda payload into pipeline calls.
+//!
+//! A payload is either one EventBridge event (a state change or a
+//! CloudTrail API call) or an SQS batch of deferred checks. A bad EventBridge
+//! event fails its invocation with an error naming its id (Lambda retries
+//! it, then sends it to the dead-letter queue); a bad SQS message is
+//! reported in `batchItemFailures` and the rest of the batch is kept.
 
-use serde::Serialize;
+use aws_lambda_events::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent};
+use chrono::{DateTime, Utc};
+use serde_json::Value;
 
-use crate::events::read_document;
-use crate::evidence::EvidenceSet;
-
-/// Why an event could not be handled. Lambda reports it as a failed
-/// invocation (retried, then sent to the dead-letter queue).
-#[derive(Debug, thiserror::Error)]
-pub enum HandlerError {
-    /// The payload is not an event start-doctor reads.
-    #[error("event {event_id}: unreadable: {source}")]
-    Unreadable {
-        /// The EventBridge id, or `unknown`.
-        event_id: String,
-        /// What was wrong.
-        #[source]
-        source: crate::events::DocumentError,
-    },
-    /// The event is of a known kind but malformed.
-    #[error("event {event_id}: malformed: {message}")]
-    Malformed {
-        /// The event's id.
-        event_id: String,
-        /// What was wrong.
-        message: String,
-    },
-}
-
-/// What one invocation did.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
-pub struct Outcome {
-    /// Evidence items taken from the event.
-    pub evidence: usize,
-    /// Failed starts diagnosed from it.
-    pub diagnoses: usize,
-}
+use crate::notify::Notifier;
+use crate::pipeline::{DeferredCheck, Deferrer, LiveChecks, Pipeline, PipelineError};
+use crate::store::Store;
 
 /// Sets up JSON logs for CloudWatch, level from `RUST_LOG` (default info).
 pub fn init_tracing() {
@@ -52,48 +29,126 @@ pub fn init_tracing() {
         .init();
 }
 
-/// Handles one EventBridge event of `detail_type`; events of other types
-/// are logged and ignored.
-pub fn handle_event(
-    detail_type: &str,
-    payload: &serde_json::Value,
-) -> Result<Outcome, HandlerError> {
+/// Runs a start-doctor Lambda function: JSON logs, configuration from the
+/// environment (see [`crate::aws::config`]), clients built once, then the
+/// runtime loop calling [`handle`] for each invocation.
+#[cfg(feature = "aws")]
+pub async fn run() -> Result<(), lambda_runtime::Error> {
+    init_tracing();
+    let config = crate::aws::config::Config::from_env()?;
+    let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+    let pipeline = crate::aws::config::pipeline(&config, &sdk).await?;
+    let pipeline = &pipeline;
+    lambda_runtime::run(lambda_runtime::service_fn(
+        move |event: lambda_runtime::LambdaEvent<Value>| async move {
+            handle(pipeline, &event.payload, Utc::now())
+                .await
+                .map_err(lambda_runtime::Error::from)
+        },
+    ))
+    .await
+}
+
+/// Whether a payload is an SQS batch rather than an EventBridge event.
+fn is_sqs_batch(payload: &Value) -> bool {
+    payload
+        .get("Records")
+        .and_then(Value::as_array)
+        .is_some_and(|r| {
+            r.iter()
+                .all(|m| m.get("eventSource").and_then(Value::as_str) == Some("aws:sqs"))
+        })
+}
+
+/// Handles one Lambda payload at `now`. Returns the invocation's response:
+/// the event outcome, or for an SQS batch the `batchItemFailures`.
+pub async fn handle<S, N, L, D>(
+    pipeline: &Pipeline<S, N, L, D>,
+    payload: &Value,
+    now: DateTime<Utc>,
+) -> Result<Value, PipelineError>
+where
+    S: Store,
+    N: Notifier,
+    L: LiveChecks,
+    D: Deferrer,
+{
+    if is_sqs_batch(payload) {
+        return Ok(handle_sqs(pipeline, payload, now).await);
+    }
     let event_id = payload
         .get("id")
-        .and_then(serde_json::Value::as_str)
-        .unwrap_or("unknown")
-        .to_owned();
-    let got = payload
-        .get("detail-type")
-        .and_then(serde_json::Value::as_str);
-    if got != Some(detail_type) {
-        tracing::info!(
-            event_id,
-            detail_type = got,
-            "ignoring event of another type"
-        );
-        return Ok(Outcome::default());
+        .and_then(Value::as_str)
+        .unwrap_or("unknown");
+    match pipeline.handle_event(payload, now).await {
+        Ok(outcome) => {
+            for evaluation in &outcome.evaluations {
+                tracing::info!(event_id, redelivered = outcome.redelivered, evaluation = ?evaluation, "evaluated");
+            }
+            Ok(serde_json::to_value(&outcome).unwrap_or(Value::Null))
+        }
+        Err(e) => {
+            tracing::error!(event_id, error = %e, "event failed");
+            Err(e)
+        }
     }
-    let bytes = payload.to_string();
-    let document = read_document(bytes.as_bytes()).map_err(|source| HandlerError::Unreadable {
-        event_id: event_id.clone(),
-        source,
-    })?;
-    if let Some(problem) = document.problems.first() {
-        let id = problem.event_id.clone().unwrap_or(event_id);
-        tracing::error!(event_id = id, problem = %problem.message, "malformed event");
-        return Err(HandlerError::Malformed {
-            event_id: id,
-            message: problem.message.clone(),
-        });
+}
+
+async fn handle_sqs<S, N, L, D>(
+    pipeline: &Pipeline<S, N, L, D>,
+    payload: &Value,
+    now: DateTime<Utc>,
+) -> Value
+where
+    S: Store,
+    N: Notifier,
+    L: LiveChecks,
+    D: Deferrer,
+{
+    let mut failures: Vec<String> = Vec::new();
+    let batch: SqsEvent = match serde_json::from_value(payload.clone()) {
+        Ok(b) => b,
+        Err(e) => {
+            tracing::error!(error = %e, "unreadable SQS batch");
+            return batch_response(Vec::new());
+        }
+    };
+    let mut checks: Vec<(String, DeferredCheck)> = Vec::new();
+    for message in batch.records {
+        let id = message.message_id.unwrap_or_default();
+        match serde_json::from_str::<DeferredCheck>(message.body.as_deref().unwrap_or_default()) {
+            Ok(check) => checks.push((id, check)),
+            Err(e) => {
+                tracing::error!(message_id = id, error = %e, "malformed deferred check");
+                failures.push(id);
+            }
+        }
     }
-    let set: EvidenceSet = document.evidence.into_iter().collect();
-    let diagnoses = crate::diagnose(&set);
-    for d in &diagnoses {
-        tracing::info!(event_id, instance_id = %d.instance_id, cause = %d.cause, "diagnosed");
+    let only: Vec<DeferredCheck> = checks.iter().map(|(_, c)| c.clone()).collect();
+    let results = pipeline.handle_deferred(&only, now).await;
+    for ((id, check), result) in checks.into_iter().zip(results) {
+        match result {
+            Ok(evaluation) => {
+                tracing::info!(message_id = id, instance_id = %check.instance_id, evaluation = ?evaluation, "deferred check done")
+            }
+            Err(e) => {
+                tracing::error!(message_id = id, instance_id = %check.instance_id, error = %e, "deferred check failed");
+                failures.push(id);
+            }
+        }
     }
-    Ok(Outcome {
-        evidence: set.len(),
-        diagnoses: diagnoses.len(),
-    })
+    batch_response(failures)
+}
+
+fn batch_response(failures: Vec<String>) -> Value {
+    let mut response = SqsBatchResponse::default();
+    response.batch_item_failures = failures
+        .into_iter()
+        .map(|id| {
+            let mut f = BatchItemFailure::default();
+            f.item_identifier = id;
+            f
+        })
+        .collect();
+    serde_json::to_value(&response).unwrap_or(Value::Null)
 }

@@ -9,6 +9,8 @@
 
 #![deny(missing_docs)]
 
+#[cfg(feature = "aws")]
+pub mod aws;
 pub mod correlate;
 pub mod diagnose;
 pub mod diagnosis;

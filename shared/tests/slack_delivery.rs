@@ -335,7 +335,6 @@ async fn connection_errors_are_retried_and_never_name_the_url() {
         panic!("expected Transport, got {result:?}");
     };
     let shown = result.as_ref().unwrap_err().to_string();
-    eprintln!("SHOWN: {shown}");
     for text in [why.as_str(), shown.as_str()] {
         assert!(
             !text.contains("DeadSecretPath") && !text.contains("127.0.0.1"),

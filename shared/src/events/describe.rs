@@ -78,7 +78,7 @@ struct Placement {
 /// The region of an availability zone name: the dash-separated parts up to
 /// and including the first numeric one (`eu-west-1a` -> `eu-west-1`,
 /// `us-east-1-bos-1a` -> `us-east-1`).
-fn region_of_zone(zone: &str) -> Option<String> {
+pub(crate) fn region_of_zone(zone: &str) -> Option<String> {
     let mut parts = Vec::new();
     for part in zone.split('-') {
         let digits: String = part.chars().take_while(char::is_ascii_digit).collect();

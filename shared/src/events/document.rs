@@ -40,7 +40,7 @@ impl Sink {
 pub(super) fn read_json(data: &[u8]) -> Result<Document, DocumentError> {
     let mut document = Document::default();
     let mut stream = serde_json::Deserializer::from_slice(data).into_iter::<TopLevel>();
-    loop {
+    for index in 0.. {
         let start = stream.byte_offset();
         match stream.next() {
             None => return Ok(document),
@@ -54,9 +54,10 @@ pub(super) fn read_json(data: &[u8]) -> Result<Document, DocumentError> {
                         p
                     }));
             }
-            Some(Err(e)) => return Err(document_error(&e)),
+            Some(Err(e)) => return Err(document_error(&e, index, line_of_value(data, start))),
         }
     }
+    Ok(document)
 }
 
 /// The 1-based line on which the value after `offset` (past whitespace) starts.
@@ -71,20 +72,24 @@ fn line_of_value(data: &[u8], offset: usize) -> usize {
         .count()
 }
 
-fn document_error(e: &serde_json::Error) -> DocumentError {
+/// The error for a value that failed to parse. In JSON Lines (a value
+/// after the first, or a break found only at the start of the next line)
+/// the line named is the one the broken value starts on; the parser's own
+/// position stays in the message.
+fn document_error(e: &serde_json::Error, index: usize, value_line: usize) -> DocumentError {
     let text = e.to_string();
-    let message = text
-        .rsplit_once(" at line ")
-        .map_or(text.as_str(), |(m, _)| m)
-        .to_owned();
+    let (message, position) = text.rsplit_once(" at line ").unwrap_or((text.as_str(), ""));
+    let json_lines = index > 0 || (e.line() > value_line && e.column() <= 1);
+    let (line, message) = if json_lines && e.line() != value_line {
+        (value_line, format!("{message} (found at line {position})"))
+    } else {
+        (e.line(), message.to_owned())
+    };
     match e.classify() {
-        serde_json::error::Category::Data => DocumentError::Shape {
-            line: e.line(),
-            message,
-        },
+        serde_json::error::Category::Data => DocumentError::Shape { line, message },
         _ => DocumentError::Json {
-            line: e.line(),
-            column: e.column(),
+            line,
+            column: if line == e.line() { e.column() } else { 1 },
             message,
         },
     }
@@ -195,6 +200,8 @@ fn read_object<'de, A: MapAccess<'de>>(mut map: A, sink: &mut Sink) -> Result<()
         }
     } else if let Some(raw) = field("CloudTrailEvent") {
         read_lookup_event_string(raw, sink);
+    } else if has("digestStartTime") && has("logFiles") {
+        // A CloudTrail digest file (log file validation): no events in it.
     } else {
         let mut keys: Vec<&str> = fields.iter().map(|(k, _)| k.as_str()).take(6).collect();
         keys.sort_unstable();

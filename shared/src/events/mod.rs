@@ -14,7 +14,7 @@
 //! nothing else is lost.
 
 mod cloudtrail;
-mod describe;
+pub(crate) mod describe;
 mod document;
 mod eventbridge;
 

@@ -19,6 +19,7 @@ fn kinds(doc: &Document) -> Vec<&'static str> {
             Evidence::Instance(_) => "instance",
             Evidence::Volume(_) => "volume",
             Evidence::Key(_) => "key",
+            Evidence::Simulation(_) => "simulation",
         })
         .collect()
 }

@@ -4,12 +4,14 @@
 //! Both retry what Slack asks them to retry, within bounds a Lambda can
 //! afford: a 429 (or `ok: false, error: "ratelimited"`) waits the
 //! `Retry-After` seconds Slack sent and tries again; a 5xx, a timeout or a
-//! failed connection waits a short backoff (250 ms, doubling) and tries
-//! again. Every client allows [`DEFAULT_MAX_RETRIES`] retries in all
-//! (see `with_max_retries`), never waits longer than [`MAX_RETRY_AFTER`] at
-//! once (a longer `Retry-After` is returned at once as
-//! [`NotifyError::RateLimited`]), and gives each request
-//! [`REQUEST_TIMEOUT`]. Slack may already have posted a message whose
+//! failed connection waits a short backoff (250 ms, doubling, at most 5 s)
+//! and tries again. Every client allows [`DEFAULT_MAX_RETRIES`] retries in
+//! all (see `with_max_retries`), never waits longer than
+//! [`MAX_RETRY_AFTER`] at once (a longer `Retry-After` is returned at once
+//! as [`NotifyError::RateLimited`]), and gives each request
+//! [`REQUEST_TIMEOUT`]. With the defaults one delivery can thus take up to
+//! 3 × 30 s of waiting plus 4 × 10 s of requests: a Lambda that must finish
+//! sooner should allow fewer retries. Slack may already have posted a message whose
 //! answer timed out, so a retried post can show up twice: the pipeline
 //! prefers a duplicate to a lost diagnosis.
 //!
@@ -39,6 +41,8 @@ pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(30);
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 /// The first wait after a transient failure; doubles on each retry.
 const FIRST_BACKOFF: Duration = Duration::from_millis(250);
+/// The longest wait after a transient failure.
+const MAX_BACKOFF: Duration = Duration::from_secs(5);
 /// The wait when Slack rate limits without saying for how long.
 const DEFAULT_RETRY_AFTER_SECS: u64 = 1;
 /// Slack warns (`missing_charset`) about JSON bodies without a charset.
@@ -283,7 +287,8 @@ where
                 if retries >= max_retries {
                     return Err(NotifyError::Transport(why));
                 }
-                (FIRST_BACKOFF * 2u32.saturating_pow(retries), why)
+                let backoff = FIRST_BACKOFF.saturating_mul(2u32.saturating_pow(retries));
+                (backoff.min(MAX_BACKOFF), why)
             }
         };
         retries += 1;
@@ -331,8 +336,9 @@ async fn send<T>(
 /// A request that got no answer: retry unless it could not even be built
 /// (a malformed URL will not get better).
 fn request_failure<T>(error: reqwest::Error) -> Attempt<T> {
+    let malformed = error.is_builder();
     let text = describe(error.without_url());
-    if text.starts_with("builder error") {
+    if malformed {
         Attempt::Final(Err(NotifyError::Transport(text)))
     } else {
         Attempt::Transient(text)
@@ -550,6 +556,17 @@ mod tests {
             assert!(!debug.contains("SECRET"), "{debug}");
             assert!(debug.contains("<redacted>"), "{debug}");
         }
+    }
+
+    #[tokio::test]
+    async fn a_malformed_url_fails_at_once_without_showing_it() {
+        let webhook = SlackWebhook::new("hooks.slack.com/services/T1/B2/SECRET", Client::new());
+        let result = webhook.post(&serde_json::json!({"text": "hi"})).await;
+        let Err(NotifyError::Transport(why)) = result else {
+            panic!("{result:?}")
+        };
+        assert!(why.starts_with("builder error"), "{why}");
+        assert!(!why.contains("SECRET"), "{why}");
     }
 
     #[tokio::test]

@@ -15,7 +15,7 @@ use std::io::{Read, Write};
 use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
-use std::sync::{Mutex, OnceLock};
+use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use aws_sdk_dynamodb::config::{Credentials, Region};
@@ -47,19 +47,19 @@ kill -0 "$1" 2>/dev/null || rm -f "$3"
 exit "$status"
 "#;
 
-/// The moto server started by this process, kept so that it is not reaped
-/// (and its pid not reused) while the tests run.
-static SERVER: Mutex<Option<Child>> = Mutex::new(None);
-
 /// The URL of the moto server shared by this test binary, starting it on
-/// first use. Panics, naming the fix, when moto cannot be started.
+/// first use. Panics, naming the fix, when moto cannot be started (in every
+/// test that asks, without trying again).
 pub fn endpoint() -> String {
-    static URL: OnceLock<String> = OnceLock::new();
-    URL.get_or_init(|| match std::env::var(URL_VARIABLE) {
-        Ok(url) if !url.trim().is_empty() => url.trim().trim_end_matches('/').to_owned(),
+    static URL: OnceLock<Result<String, String>> = OnceLock::new();
+    let url = URL.get_or_init(|| match std::env::var(URL_VARIABLE) {
+        Ok(url) if !url.trim().is_empty() => Ok(url.trim().trim_end_matches('/').to_owned()),
         _ => start(),
-    })
-    .clone()
+    });
+    match url {
+        Ok(url) => url.clone(),
+        Err(message) => panic!("{message}"),
+    }
 }
 
 /// An SDK configuration for the moto server: fixed test credentials,
@@ -74,48 +74,44 @@ pub async fn sdk_config() -> aws_config::SdkConfig {
         .await
 }
 
-fn start() -> String {
+fn start() -> Result<String, String> {
     let log = std::env::temp_dir().join(format!("start-doctor-moto-{}.log", std::process::id()));
     for _ in 0..PORT_ATTEMPTS {
-        let port = free_port();
-        let mut child = spawn(port, &log);
+        let port = free_port()?;
+        let mut child = spawn(port, &log)?;
         match wait_until_ready(&mut child, port) {
-            Ok(()) => {
-                *SERVER.lock().unwrap_or_else(|e| e.into_inner()) = Some(child);
-                return format!("http://127.0.0.1:{port}");
+            // The watchdog outlives this process and ends moto: nothing to keep.
+            Ok(()) => return Ok(format!("http://127.0.0.1:{port}")),
+            Err(Failure::Exited(status)) => {
+                let output = take_log(&log);
+                if !output.contains("Address already in use") {
+                    return Err(format!(
+                        "moto did not start (`python3 -m moto.server` exited with {status}). \
+                         Install it with `pip install 'moto[server]'`, or set {URL_VARIABLE} \
+                         to a running moto server. Its output:\n{output}"
+                    ));
+                }
             }
-            Err(Failure::Exited(_)) if read_log(&log).contains("Address already in use") => {
-                continue
-            }
-            Err(Failure::Exited(status)) => panic!(
-                "moto did not start (`python3 -m moto.server` exited with {status}). \
-                 Install it with `pip install 'moto[server]'`, or set {URL_VARIABLE} \
-                 to a running moto server. Its output ({}):\n{}",
-                log.display(),
-                read_log(&log)
-            ),
             Err(Failure::Silent) => {
-                let _ = child.kill();
+                // SIGTERM, which the watchdog passes on to moto.
+                let _ = Command::new("kill").arg(child.id().to_string()).status();
                 let _ = child.wait();
-                panic!(
-                    "moto did not answer on 127.0.0.1:{port} within {} s. Its output ({}):\n{}",
+                return Err(format!(
+                    "moto did not answer on 127.0.0.1:{port} within {} s. Its output:\n{}",
                     STARTUP.as_secs(),
-                    log.display(),
-                    read_log(&log)
-                )
+                    take_log(&log)
+                ));
             }
         }
     }
-    panic!(
-        "moto could not get a free port in {PORT_ATTEMPTS} attempts. Its output ({}):\n{}",
-        log.display(),
-        read_log(&log)
-    )
+    Err(format!(
+        "moto found no free port in {PORT_ATTEMPTS} attempts"
+    ))
 }
 
-fn spawn(port: u16, log: &Path) -> Child {
+fn spawn(port: u16, log: &Path) -> Result<Child, String> {
     let log_file = File::create(log)
-        .unwrap_or_else(|e| panic!("cannot create the moto log {}: {e}", log.display()));
+        .map_err(|e| format!("cannot create the moto log {}: {e}", log.display()))?;
     Command::new("sh")
         .arg("-c")
         .arg(WATCHDOG)
@@ -128,7 +124,7 @@ fn spawn(port: u16, log: &Path) -> Child {
         // moto logs each request: to a file, never to a pipe nobody drains.
         .stderr(log_file)
         .spawn()
-        .unwrap_or_else(|e| panic!("cannot run `sh` to start moto: {e}"))
+        .map_err(|e| format!("cannot run `sh` to start moto: {e}"))
 }
 
 enum Failure {
@@ -169,13 +165,16 @@ fn answers_http(port: u16) -> bool {
     stream.read_exact(&mut start).is_ok() && &start == b"HTTP/"
 }
 
-fn free_port() -> u16 {
+fn free_port() -> Result<u16, String> {
     TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
         .and_then(|listener| listener.local_addr())
         .map(|address| address.port())
-        .unwrap_or_else(|e| panic!("cannot find a free port on 127.0.0.1: {e}"))
+        .map_err(|e| format!("cannot find a free port on 127.0.0.1: {e}"))
 }
 
-fn read_log(log: &Path) -> String {
-    std::fs::read_to_string(log).unwrap_or_default()
+/// The log of a moto that stopped, which is then no longer needed.
+fn take_log(log: &Path) -> String {
+    let output = std::fs::read_to_string(log).unwrap_or_default();
+    let _ = std::fs::remove_file(log);
+    output
 }

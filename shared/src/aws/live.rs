@@ -1,0 +1,376 @@
+//! Live checks through the AWS SDK: what EC2, KMS and IAM say now about a
+//! batch of failed starts, and CloudTrail `LookupEvents` as a rate-limited
+//! last resort.
+//!
+//! Calls are batched so that their number grows with distinct keys and
+//! principals, not instances: one `DescribeInstances` and one
+//! `DescribeVolumes` per 200 instances/volumes, one `DescribeKey` and
+//! `GetKeyPolicy` per key, one `SimulatePrincipalPolicy` per (principal,
+//! key), and at most [`MAX_LOOKUP_PAGES`] `LookupEvents` pages per batch,
+//! spaced to CloudTrail's 2 requests per second. Each check is best effort:
+//! a denied or failed call is logged and the others still count.
+
+use std::collections::BTreeSet;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use aws_sdk_cloudtrail::types::{LookupAttribute, LookupAttributeKey};
+use aws_sdk_iam::types::{ContextEntry, ContextKeyTypeEnum, PolicyEvaluationDecisionType};
+use tokio::sync::Mutex;
+use tokio::time::Instant;
+
+use super::policy::key_policy_facts;
+use crate::events::describe::region_of_zone;
+use crate::evidence::{
+    Evidence, InstanceReport, InstanceState, KeyReport, KeyState, Origin, PolicySimulation,
+    SimulatedDecision, VolumeReport,
+};
+use crate::ids::{InstanceId, KeyArn, PrincipalArn, VolumeId};
+use crate::pipeline::{LiveChecks, LiveRequest, ServiceError};
+
+/// The most `LookupEvents` pages one batch may read.
+pub const MAX_LOOKUP_PAGES: usize = 5;
+/// CloudTrail allows 2 `LookupEvents` per second per account and region.
+const LOOKUP_SPACING: Duration = Duration::from_millis(500);
+/// Ids per describe call.
+const DESCRIBE_CHUNK: usize = 200;
+
+/// The SDK clients live checks use, built once per Lambda container.
+#[derive(Debug)]
+pub struct AwsLiveChecks {
+    ec2: aws_sdk_ec2::Client,
+    kms: aws_sdk_kms::Client,
+    iam: aws_sdk_iam::Client,
+    cloudtrail: aws_sdk_cloudtrail::Client,
+    last_lookup: Mutex<Option<Instant>>,
+    calls: AtomicUsize,
+}
+
+impl AwsLiveChecks {
+    /// Live checks with clients built from one SDK configuration.
+    pub fn new(config: &aws_config::SdkConfig) -> Self {
+        Self {
+            ec2: aws_sdk_ec2::Client::new(config),
+            kms: aws_sdk_kms::Client::new(config),
+            iam: aws_sdk_iam::Client::new(config),
+            cloudtrail: aws_sdk_cloudtrail::Client::new(config),
+            last_lookup: Mutex::new(None),
+            calls: AtomicUsize::new(0),
+        }
+    }
+
+    /// How many AWS requests these checks have made.
+    pub fn calls(&self) -> usize {
+        self.calls.load(Ordering::SeqCst)
+    }
+
+    fn count(&self) {
+        self.calls.fetch_add(1, Ordering::SeqCst);
+    }
+
+    async fn instances(&self, ids: &[InstanceId], out: &mut Vec<Evidence>) -> BTreeSet<VolumeId> {
+        let mut volumes = BTreeSet::new();
+        for chunk in ids.chunks(DESCRIBE_CHUNK) {
+            self.count();
+            let response = self
+                .ec2
+                .describe_instances()
+                .set_instance_ids(Some(chunk.iter().map(|i| i.to_string()).collect()))
+                .send()
+                .await;
+            let response = match response {
+                Ok(r) => r,
+                Err(e) => {
+                    warn(
+                        "ec2:DescribeInstances",
+                        &aws_sdk_ec2::error::DisplayErrorContext(&e).to_string(),
+                    );
+                    continue;
+                }
+            };
+            for reservation in response.reservations() {
+                for instance in reservation.instances() {
+                    let Some(instance_id) = instance.instance_id().and_then(InstanceId::parse)
+                    else {
+                        continue;
+                    };
+                    let volume_ids: Vec<VolumeId> = instance
+                        .block_device_mappings()
+                        .iter()
+                        .filter_map(|m| m.ebs()?.volume_id())
+                        .filter_map(VolumeId::parse)
+                        .collect();
+                    volumes.extend(volume_ids.iter().cloned());
+                    let reason = instance.state_reason();
+                    out.push(Evidence::Instance(InstanceReport {
+                        instance_id,
+                        state: instance
+                            .state()
+                            .and_then(|s| s.name())
+                            .and_then(|n| InstanceState::parse(n.as_str())),
+                        state_reason_code: reason.and_then(|r| r.code()).map(str::to_owned),
+                        state_reason_message: reason.and_then(|r| r.message()).map(str::to_owned),
+                        volume_ids,
+                        name: instance
+                            .tags()
+                            .iter()
+                            .find(|t| t.key() == Some("Name"))
+                            .and_then(|t| t.value())
+                            .map(str::to_owned),
+                        origin: Origin {
+                            account: reservation.owner_id().map(str::to_owned),
+                            region: instance
+                                .placement()
+                                .and_then(|p| p.availability_zone())
+                                .and_then(region_of_zone),
+                        },
+                    }));
+                }
+            }
+        }
+        volumes
+    }
+
+    async fn volumes(&self, ids: &[VolumeId], out: &mut Vec<Evidence>) -> BTreeSet<KeyArn> {
+        let mut keys = BTreeSet::new();
+        for chunk in ids.chunks(DESCRIBE_CHUNK) {
+            self.count();
+            let response = self
+                .ec2
+                .describe_volumes()
+                .set_volume_ids(Some(chunk.iter().map(|v| v.to_string()).collect()))
+                .send()
+                .await;
+            let response = match response {
+                Ok(r) => r,
+                Err(e) => {
+                    warn(
+                        "ec2:DescribeVolumes",
+                        &aws_sdk_ec2::error::DisplayErrorContext(&e).to_string(),
+                    );
+                    continue;
+                }
+            };
+            for volume in response.volumes() {
+                let Some(volume_id) = volume.volume_id().and_then(VolumeId::parse) else {
+                    continue;
+                };
+                let key = volume.kms_key_id().and_then(KeyArn::parse);
+                keys.extend(key.clone());
+                let mut attached_to: Vec<InstanceId> = volume
+                    .attachments()
+                    .iter()
+                    .filter_map(|a| a.instance_id().and_then(InstanceId::parse))
+                    .collect();
+                attached_to.sort();
+                out.push(Evidence::Volume(VolumeReport {
+                    volume_id,
+                    key,
+                    attached_to,
+                }));
+            }
+        }
+        keys
+    }
+
+    async fn key(&self, key: &KeyArn, out: &mut Vec<Evidence>) -> Option<bool> {
+        self.count();
+        let described = match self.kms.describe_key().key_id(key.as_str()).send().await {
+            Ok(r) => r,
+            Err(e) => {
+                warn(
+                    "kms:DescribeKey",
+                    &aws_sdk_kms::error::DisplayErrorContext(&e).to_string(),
+                );
+                return None;
+            }
+        };
+        let metadata = described.key_metadata()?;
+        let customer_managed = metadata.key_manager().map(|m| m.as_str()) != Some("AWS");
+        let policy = if customer_managed {
+            self.count();
+            match self
+                .kms
+                .get_key_policy()
+                .key_id(key.as_str())
+                .policy_name("default")
+                .send()
+                .await
+            {
+                Ok(r) => {
+                    let account = key.as_str().split(':').nth(4).unwrap_or_default();
+                    r.policy().and_then(|p| key_policy_facts(p, account))
+                }
+                Err(e) => {
+                    warn(
+                        "kms:GetKeyPolicy",
+                        &aws_sdk_kms::error::DisplayErrorContext(&e).to_string(),
+                    );
+                    None
+                }
+            }
+        } else {
+            None
+        };
+        out.push(Evidence::Key(KeyReport {
+            key: key.clone(),
+            state: KeyState::parse(
+                metadata
+                    .key_state()
+                    .map(|s| s.as_str())
+                    .unwrap_or("Unknown"),
+            ),
+            customer_managed,
+            policy,
+        }));
+        Some(customer_managed)
+    }
+
+    async fn simulate(&self, principal: &PrincipalArn, key: &KeyArn, out: &mut Vec<Evidence>) {
+        let context = ContextEntry::builder()
+            .context_key_name("kms:GrantIsForAWSResource")
+            .context_key_type(ContextKeyTypeEnum::Boolean)
+            .context_key_values("true")
+            .build();
+        self.count();
+        let response = self
+            .iam
+            .simulate_principal_policy()
+            .policy_source_arn(principal.as_str())
+            .action_names("kms:CreateGrant")
+            .resource_arns(key.as_str())
+            .context_entries(context)
+            .send()
+            .await;
+        let response = match response {
+            Ok(r) => r,
+            Err(e) => {
+                warn(
+                    "iam:SimulatePrincipalPolicy",
+                    &aws_sdk_iam::error::DisplayErrorContext(&e).to_string(),
+                );
+                return;
+            }
+        };
+        let decision = response
+            .evaluation_results()
+            .first()
+            .map(|r| match r.eval_decision() {
+                PolicyEvaluationDecisionType::Allowed => SimulatedDecision::Allowed,
+                PolicyEvaluationDecisionType::ExplicitDeny => SimulatedDecision::ExplicitDeny,
+                _ => SimulatedDecision::ImplicitDeny,
+            });
+        if let Some(decision) = decision {
+            out.push(Evidence::Simulation(PolicySimulation {
+                principal: principal.clone(),
+                key: key.clone(),
+                action: "kms:CreateGrant".to_owned(),
+                decision,
+            }));
+        }
+    }
+
+    /// Waits until a `LookupEvents` call is allowed.
+    async fn lookup_slot(&self) {
+        let mut last = self.last_lookup.lock().await;
+        if let Some(at) = *last {
+            tokio::time::sleep_until(at + LOOKUP_SPACING).await;
+        }
+        *last = Some(Instant::now());
+    }
+}
+
+fn warn(call: &str, error: &str) {
+    tracing::warn!(
+        call,
+        error,
+        "live check failed; continuing with what is known"
+    );
+}
+
+impl LiveChecks for AwsLiveChecks {
+    async fn describe(&self, requests: &[LiveRequest]) -> Result<Vec<Evidence>, ServiceError> {
+        let mut out = Vec::new();
+        let instances: Vec<InstanceId> = requests
+            .iter()
+            .map(|r| r.instance_id.clone())
+            .collect::<BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        let volumes: Vec<VolumeId> = self
+            .instances(&instances, &mut out)
+            .await
+            .into_iter()
+            .collect();
+        let keys: Vec<KeyArn> = self.volumes(&volumes, &mut out).await.into_iter().collect();
+        let principals: BTreeSet<&PrincipalArn> = requests
+            .iter()
+            .filter_map(|r| r.principal.as_ref())
+            .collect();
+        for key in &keys {
+            if self.key(key, &mut out).await == Some(true) {
+                for principal in &principals {
+                    self.simulate(principal, key, &mut out).await;
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    async fn lookup_cloudtrail(
+        &self,
+        requests: &[LiveRequest],
+    ) -> Result<Vec<Evidence>, ServiceError> {
+        let times: Vec<chrono::DateTime<chrono::Utc>> =
+            requests.iter().filter_map(|r| r.failed_at).collect();
+        let (Some(first), Some(last)) = (times.iter().min(), times.iter().max()) else {
+            return Ok(Vec::new());
+        };
+        let start = aws_sdk_cloudtrail::primitives::DateTime::from_secs(
+            (*first - chrono::Duration::minutes(5)).timestamp(),
+        );
+        let end = aws_sdk_cloudtrail::primitives::DateTime::from_secs(
+            (*last + chrono::Duration::minutes(20)).timestamp(),
+        );
+        let attribute = LookupAttribute::builder()
+            .attribute_key(LookupAttributeKey::EventName)
+            .attribute_value("CreateGrant")
+            .build()
+            .map_err(|e| ServiceError {
+                service: "cloudtrail",
+                message: e.to_string(),
+            })?;
+        let mut out = Vec::new();
+        let mut token: Option<String> = None;
+        for _ in 0..MAX_LOOKUP_PAGES {
+            self.lookup_slot().await;
+            self.count();
+            let response = self
+                .cloudtrail
+                .lookup_events()
+                .lookup_attributes(attribute.clone())
+                .start_time(start)
+                .end_time(end)
+                .max_results(50)
+                .set_next_token(token.take())
+                .send()
+                .await
+                .map_err(|e| ServiceError {
+                    service: "cloudtrail",
+                    message: aws_sdk_cloudtrail::error::DisplayErrorContext(&e).to_string(),
+                })?;
+            for event in response.events() {
+                if let Some(record) = event.cloud_trail_event() {
+                    if let Ok(document) = crate::read_document(record.as_bytes()) {
+                        out.extend(document.evidence);
+                    }
+                }
+            }
+            token = response.next_token().map(str::to_owned);
+            if token.is_none() {
+                break;
+            }
+        }
+        Ok(out)
+    }
+}

@@ -18,6 +18,11 @@ step "toolchain"
 rustup component add rustfmt clippy >/dev/null 2>&1 || true
 cargo --version
 
+step "python test tools (moto server, slack-sdk)"
+# The tests start a moto server (AWS emulator) and a local Slack receiver
+# that validates every message with Slack's own SDK; both bind 127.0.0.1.
+python3 -m pip install --quiet --disable-pip-version-check -r scripts/requirements-test.txt
+
 step "cargo fmt --check"
 cargo fmt --all -- --check
 

@@ -118,6 +118,8 @@ impl Config {
                 })
             })
         };
+        let table = required("STORE_TABLE")?;
+        let defer_queue_url = required("DEFER_QUEUE_URL")?;
         let slack = match (
             get("SLACK_WEBHOOK_URL"),
             get("SLACK_TOKEN_SECRET_ARN"),

@@ -49,11 +49,27 @@ pub struct AwsLiveChecks {
 impl AwsLiveChecks {
     /// Live checks with clients built from one SDK configuration.
     pub fn new(config: &aws_config::SdkConfig) -> Self {
+        Self::from_clients(
+            aws_sdk_ec2::Client::new(config),
+            aws_sdk_kms::Client::new(config),
+            aws_sdk_iam::Client::new(config),
+            aws_sdk_cloudtrail::Client::new(config),
+        )
+    }
+
+    /// Live checks with the given clients (tests mix emulated and mocked
+    /// services).
+    pub fn from_clients(
+        ec2: aws_sdk_ec2::Client,
+        kms: aws_sdk_kms::Client,
+        iam: aws_sdk_iam::Client,
+        cloudtrail: aws_sdk_cloudtrail::Client,
+    ) -> Self {
         Self {
-            ec2: aws_sdk_ec2::Client::new(config),
-            kms: aws_sdk_kms::Client::new(config),
-            iam: aws_sdk_iam::Client::new(config),
-            cloudtrail: aws_sdk_cloudtrail::Client::new(config),
+            ec2,
+            kms,
+            iam,
+            cloudtrail,
             last_lookup: Mutex::new(None),
             calls: AtomicUsize::new(0),
         }

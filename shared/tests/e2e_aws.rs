@@ -21,7 +21,7 @@ use aws_smithy_mocks::{mock, mock_client, Rule, RuleMode};
 use chrono::{DateTime, Duration, Utc};
 use serde_json::{json, Value};
 use start_doctor::aws::defer::SqsDeferrer;
-use start_doctor::aws::live::AwsLiveChecks;
+use start_doctor::aws::live::{AwsLiveChecks, Clients};
 use start_doctor::lambda::handle;
 use start_doctor::notify::slack::SlackApi;
 use start_doctor::pipeline::{Pipeline, Settings};
@@ -93,7 +93,12 @@ async fn world(decision: PolicyEvaluationDecisionType) -> World {
     let pipeline = Pipeline {
         store: DynamoStore::new(dynamo, table),
         notifier: SlackApi::new(TOKEN, "C0STARTDOC", http).with_base_url(slack.api_base()),
-        live: AwsLiveChecks::from_clients(ec2.clone(), kms.clone(), iam, cloudtrail),
+        live: AwsLiveChecks::from_clients(Clients::from_parts(
+            ec2.clone(),
+            kms.clone(),
+            iam,
+            cloudtrail,
+        )),
         deferrer: SqsDeferrer::new(sqs.clone(), queue_url.clone()),
         settings: Settings {
             cloudtrail_wait_secs: 0,
@@ -424,5 +429,78 @@ async fn slack_rate_limits_are_waited_out_and_the_message_posted_once() {
         1,
         "{}",
         w.slack.control()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn instances_of_other_accounts_are_checked_through_their_read_only_role() {
+    use start_doctor::aws::live::CrossAccount;
+    use start_doctor::evidence::Evidence;
+    use start_doctor::ids::InstanceId;
+    use start_doctor::pipeline::{LiveChecks, LiveRequest};
+
+    let w = world(PolicyEvaluationDecisionType::ImplicitDeny).await;
+    let (ids, _) = encrypted_instances(&w, 1).await;
+    let sdk = moto::sdk_config().await;
+    // moto's own account is 123456789012; it gives assumed-role sessions the
+    // role's account, whose (empty) resources are then what they see.
+    let live = AwsLiveChecks::new(&sdk).with_cross_account(CrossAccount {
+        base: sdk.clone(),
+        home_account: "123456789012".into(),
+        role_name: "start-doctor-read-only".into(),
+    });
+    let request = |account: &str| LiveRequest {
+        instance_id: InstanceId::parse(&ids[0]).unwrap(),
+        principal: None,
+        account: Some(account.into()),
+        region: Some("eu-west-1".into()),
+        failed_at: None,
+    };
+    let found = |evidence: &[Evidence]| evidence.iter().any(|e| matches!(e, Evidence::Instance(_)));
+    let home = live.describe(&[request("123456789012")]).await.unwrap();
+    assert!(
+        found(&home),
+        "the central account's instance is described with the function's own role"
+    );
+    let member = live.describe(&[request("222233334444")]).await.unwrap();
+    assert!(
+        !found(&member),
+        "another account is described through its role, which cannot see this instance"
+    );
+
+    // An instance that lives in the member account is found through the role.
+    let provider = aws_config::sts::AssumeRoleProvider::builder(
+        "arn:aws:iam::222233334444:role/start-doctor-read-only",
+    )
+    .session_name("test")
+    .configure(&sdk)
+    .build()
+    .await;
+    let member_sdk = sdk
+        .to_builder()
+        .credentials_provider(
+            aws_credential_types::provider::SharedCredentialsProvider::new(provider),
+        )
+        .build();
+    let member_ec2 = aws_sdk_ec2::Client::new(&member_sdk);
+    let ami = member_ec2.describe_images().send().await.unwrap().images()[0]
+        .image_id()
+        .unwrap()
+        .to_owned();
+    let run = member_ec2
+        .run_instances()
+        .image_id(ami)
+        .min_count(1)
+        .max_count(1)
+        .send()
+        .await
+        .unwrap();
+    let member_instance = run.instances()[0].instance_id().unwrap().to_owned();
+    let mut in_member = request("222233334444");
+    in_member.instance_id = InstanceId::parse(&member_instance).unwrap();
+    let evidence = live.describe(&[in_member]).await.unwrap();
+    assert!(
+        found(&evidence),
+        "the member account's instance is described through its role"
     );
 }

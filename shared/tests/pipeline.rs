@@ -287,6 +287,13 @@ async fn late_kms_evidence_updates_the_unexplained_message() {
     assert_eq!(updates.len(), 1);
     assert_eq!(Some(&updates[0].at), posts[0].at.as_ref());
     assert!(header(&updates[0].message).contains("identity policy missing"));
+    let replies = p.notifier.replies();
+    assert_eq!(replies.len(), 1, "a follow-up in the thread");
+    assert_eq!(Some(&replies[0].thread), posts[0].at.as_ref());
+    assert!(replies[0].message["text"]
+        .as_str()
+        .unwrap()
+        .starts_with("Cause found"));
 }
 
 fn role() -> PrincipalArn {

@@ -12,6 +12,8 @@
 //! | `SLACK_BOT_TOKEN` | a bot token (local runs only; production uses the secret) |
 //! | `SLACK_CHANNEL` | the channel for bot-token delivery |
 //! | `SLACK_API_URL` | another Slack Web API root (tests) |
+//! | `READ_ROLE_NAME` | read-only role assumed in member accounts for live checks |
+//! | `CENTRAL_ACCOUNT_ID` | the account the functions run in (with `READ_ROLE_NAME`) |
 //! | `AWS_ENDPOINT_URL` | local AWS emulator (read by the SDK itself) |
 
 use std::fmt;
@@ -21,7 +23,7 @@ use chrono::Duration;
 use serde_json::Value;
 
 use super::defer::SqsDeferrer;
-use super::live::AwsLiveChecks;
+use super::live::{AwsLiveChecks, CrossAccount};
 use crate::notify::slack::{SlackApi, SlackWebhook};
 use crate::notify::{MessageRef, Notifier, NotifyError};
 use crate::pipeline::{Pipeline, Settings};
@@ -79,6 +81,11 @@ pub struct Config {
     pub slack: SlackSource,
     /// `SLACK_API_URL`.
     pub slack_api_url: Option<String>,
+    /// `READ_ROLE_NAME`: the read-only role live checks assume in member
+    /// accounts (unset: only the function's own account is checked).
+    pub read_role_name: Option<String>,
+    /// `CENTRAL_ACCOUNT_ID`: the account the functions run in.
+    pub central_account_id: Option<String>,
 }
 
 /// A configuration problem, named by its variable.
@@ -149,6 +156,8 @@ impl Config {
             },
             slack,
             slack_api_url: get("SLACK_API_URL"),
+            read_role_name: get("READ_ROLE_NAME"),
+            central_account_id: get("CENTRAL_ACCOUNT_ID"),
         })
     }
 }
@@ -257,6 +266,22 @@ pub async fn slack_notifier(
     }
 }
 
+/// Live checks, reaching member accounts through `READ_ROLE_NAME` when set.
+fn live_checks(config: &Config, sdk: &aws_config::SdkConfig) -> Result<AwsLiveChecks, ConfigError> {
+    let live = AwsLiveChecks::new(sdk);
+    match (&config.read_role_name, &config.central_account_id) {
+        (None, _) => Ok(live),
+        (Some(role_name), Some(home)) => Ok(live.with_cross_account(CrossAccount {
+            base: sdk.clone(),
+            home_account: home.clone(),
+            role_name: role_name.clone(),
+        })),
+        (Some(_), None) => Err(ConfigError::Missing(
+            "CENTRAL_ACCOUNT_ID (needed with READ_ROLE_NAME)",
+        )),
+    }
+}
+
 /// The production pipeline.
 pub type AwsPipeline = Pipeline<DynamoStore, SlackNotifier, AwsLiveChecks, SqsDeferrer>;
 
@@ -269,7 +294,7 @@ pub async fn pipeline(
     Ok(Pipeline {
         store: DynamoStore::new(aws_sdk_dynamodb::Client::new(sdk), config.table.clone()),
         notifier: slack_notifier(config, sdk).await?,
-        live: AwsLiveChecks::new(sdk),
+        live: live_checks(config, sdk)?,
         deferrer: SqsDeferrer::new(
             aws_sdk_sqs::Client::new(sdk),
             config.defer_queue_url.clone(),

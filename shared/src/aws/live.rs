@@ -10,7 +10,7 @@
 //! spaced to CloudTrail's 2 requests per second. Each check is best effort:
 //! a denied or failed call is logged and the others still count.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
@@ -35,31 +35,28 @@ const LOOKUP_SPACING: Duration = Duration::from_millis(500);
 /// Ids per describe call.
 const DESCRIBE_CHUNK: usize = 200;
 
-/// The SDK clients live checks use, built once per Lambda container.
-#[derive(Debug)]
-pub struct AwsLiveChecks {
+/// The SDK clients of one account.
+#[derive(Clone, Debug)]
+pub struct Clients {
     ec2: aws_sdk_ec2::Client,
     kms: aws_sdk_kms::Client,
     iam: aws_sdk_iam::Client,
     cloudtrail: aws_sdk_cloudtrail::Client,
-    last_lookup: Mutex<Option<Instant>>,
-    calls: AtomicUsize,
 }
 
-impl AwsLiveChecks {
-    /// Live checks with clients built from one SDK configuration.
+impl Clients {
+    /// Clients built from one SDK configuration.
     pub fn new(config: &aws_config::SdkConfig) -> Self {
-        Self::from_clients(
-            aws_sdk_ec2::Client::new(config),
-            aws_sdk_kms::Client::new(config),
-            aws_sdk_iam::Client::new(config),
-            aws_sdk_cloudtrail::Client::new(config),
-        )
+        Self {
+            ec2: aws_sdk_ec2::Client::new(config),
+            kms: aws_sdk_kms::Client::new(config),
+            iam: aws_sdk_iam::Client::new(config),
+            cloudtrail: aws_sdk_cloudtrail::Client::new(config),
+        }
     }
 
-    /// Live checks with the given clients (tests mix emulated and mocked
-    /// services).
-    pub fn from_clients(
+    /// Clients given one by one (tests mix emulated and mocked services).
+    pub fn from_parts(
         ec2: aws_sdk_ec2::Client,
         kms: aws_sdk_kms::Client,
         iam: aws_sdk_iam::Client,
@@ -70,9 +67,54 @@ impl AwsLiveChecks {
             kms,
             iam,
             cloudtrail,
+        }
+    }
+}
+
+/// How live checks reach member accounts of an organization: the central
+/// account assumes a read-only role of this name in the account an event
+/// came from.
+#[derive(Clone, Debug)]
+pub struct CrossAccount {
+    /// The SDK configuration the role is assumed with.
+    pub base: aws_config::SdkConfig,
+    /// The central account's id: its instances use the function's own role.
+    pub home_account: String,
+    /// The role name in member accounts (`READ_ROLE_NAME`).
+    pub role_name: String,
+}
+
+/// Live checks through the AWS SDK, built once per Lambda container.
+#[derive(Debug)]
+pub struct AwsLiveChecks {
+    home: Clients,
+    cross_account: Option<CrossAccount>,
+    assumed: Mutex<BTreeMap<String, Clients>>,
+    last_lookup: Mutex<Option<Instant>>,
+    calls: AtomicUsize,
+}
+
+impl AwsLiveChecks {
+    /// Live checks with clients built from one SDK configuration.
+    pub fn new(config: &aws_config::SdkConfig) -> Self {
+        Self::from_clients(Clients::new(config))
+    }
+
+    /// Live checks with the given clients for the function's own account.
+    pub fn from_clients(home: Clients) -> Self {
+        Self {
+            home,
+            cross_account: None,
+            assumed: Mutex::new(BTreeMap::new()),
             last_lookup: Mutex::new(None),
             calls: AtomicUsize::new(0),
         }
+    }
+
+    /// Checks instances of other accounts through their read-only role.
+    pub fn with_cross_account(mut self, cross_account: CrossAccount) -> Self {
+        self.cross_account = Some(cross_account);
+        self
     }
 
     /// How many AWS requests these checks have made.
@@ -80,15 +122,61 @@ impl AwsLiveChecks {
         self.calls.load(Ordering::SeqCst)
     }
 
+    /// The clients for `account`: the function's own, or (when cross-account
+    /// checks are configured and the account is another) clients with the
+    /// account's read-only role, assumed once per container.
+    pub async fn clients_for(&self, account: Option<&str>) -> Clients {
+        let (Some(cross), Some(account)) = (&self.cross_account, account) else {
+            return self.home.clone();
+        };
+        if account == cross.home_account {
+            return self.home.clone();
+        }
+        let mut assumed = self.assumed.lock().await;
+        if let Some(clients) = assumed.get(account) {
+            return clients.clone();
+        }
+        let partition = cross.base.region().map_or("aws", |r| {
+            if r.as_ref().starts_with("cn-") {
+                "aws-cn"
+            } else if r.as_ref().starts_with("us-gov-") {
+                "aws-us-gov"
+            } else {
+                "aws"
+            }
+        });
+        let role = format!("arn:{partition}:iam::{account}:role/{}", cross.role_name);
+        let provider = aws_config::sts::AssumeRoleProvider::builder(role)
+            .session_name("start-doctor-live-check")
+            .configure(&cross.base)
+            .build()
+            .await;
+        let config = cross
+            .base
+            .to_builder()
+            .credentials_provider(
+                aws_credential_types::provider::SharedCredentialsProvider::new(provider),
+            )
+            .build();
+        let clients = Clients::new(&config);
+        assumed.insert(account.to_owned(), clients.clone());
+        clients
+    }
+
     fn count(&self) {
         self.calls.fetch_add(1, Ordering::SeqCst);
     }
 
-    async fn instances(&self, ids: &[InstanceId], out: &mut Vec<Evidence>) -> BTreeSet<VolumeId> {
+    async fn instances(
+        &self,
+        c: &Clients,
+        ids: &[InstanceId],
+        out: &mut Vec<Evidence>,
+    ) -> BTreeSet<VolumeId> {
         let mut volumes = BTreeSet::new();
         for chunk in ids.chunks(DESCRIBE_CHUNK) {
             self.count();
-            let response = self
+            let response = c
                 .ec2
                 .describe_instances()
                 .set_instance_ids(Some(chunk.iter().map(|i| i.to_string()).collect()))
@@ -147,11 +235,16 @@ impl AwsLiveChecks {
         volumes
     }
 
-    async fn volumes(&self, ids: &[VolumeId], out: &mut Vec<Evidence>) -> BTreeSet<KeyArn> {
+    async fn volumes(
+        &self,
+        c: &Clients,
+        ids: &[VolumeId],
+        out: &mut Vec<Evidence>,
+    ) -> BTreeSet<KeyArn> {
         let mut keys = BTreeSet::new();
         for chunk in ids.chunks(DESCRIBE_CHUNK) {
             self.count();
-            let response = self
+            let response = c
                 .ec2
                 .describe_volumes()
                 .set_volume_ids(Some(chunk.iter().map(|v| v.to_string()).collect()))
@@ -189,9 +282,9 @@ impl AwsLiveChecks {
         keys
     }
 
-    async fn key(&self, key: &KeyArn, out: &mut Vec<Evidence>) -> Option<bool> {
+    async fn key(&self, c: &Clients, key: &KeyArn, out: &mut Vec<Evidence>) -> Option<bool> {
         self.count();
-        let described = match self.kms.describe_key().key_id(key.as_str()).send().await {
+        let described = match c.kms.describe_key().key_id(key.as_str()).send().await {
             Ok(r) => r,
             Err(e) => {
                 warn(
@@ -205,7 +298,7 @@ impl AwsLiveChecks {
         let customer_managed = metadata.key_manager().map(|m| m.as_str()) != Some("AWS");
         let policy = if customer_managed {
             self.count();
-            match self
+            match c
                 .kms
                 .get_key_policy()
                 .key_id(key.as_str())
@@ -242,14 +335,20 @@ impl AwsLiveChecks {
         Some(customer_managed)
     }
 
-    async fn simulate(&self, principal: &PrincipalArn, key: &KeyArn, out: &mut Vec<Evidence>) {
+    async fn simulate(
+        &self,
+        c: &Clients,
+        principal: &PrincipalArn,
+        key: &KeyArn,
+        out: &mut Vec<Evidence>,
+    ) {
         let context = ContextEntry::builder()
             .context_key_name("kms:GrantIsForAWSResource")
             .context_key_type(ContextKeyTypeEnum::Boolean)
             .context_key_values("true")
             .build();
         self.count();
-        let response = self
+        let response = c
             .iam
             .simulate_principal_policy()
             .policy_source_arn(principal.as_str())
@@ -304,29 +403,45 @@ fn warn(call: &str, error: &str) {
     );
 }
 
+/// Requests grouped by account, in account order.
+fn by_account(requests: &[LiveRequest]) -> BTreeMap<Option<&str>, Vec<&LiveRequest>> {
+    let mut groups: BTreeMap<Option<&str>, Vec<&LiveRequest>> = BTreeMap::new();
+    for r in requests {
+        groups.entry(r.account.as_deref()).or_default().push(r);
+    }
+    groups
+}
+
 impl LiveChecks for AwsLiveChecks {
     async fn describe(&self, requests: &[LiveRequest]) -> Result<Vec<Evidence>, ServiceError> {
         let mut out = Vec::new();
-        let instances: Vec<InstanceId> = requests
-            .iter()
-            .map(|r| r.instance_id.clone())
-            .collect::<BTreeSet<_>>()
-            .into_iter()
-            .collect();
-        let volumes: Vec<VolumeId> = self
-            .instances(&instances, &mut out)
-            .await
-            .into_iter()
-            .collect();
-        let keys: Vec<KeyArn> = self.volumes(&volumes, &mut out).await.into_iter().collect();
-        let principals: BTreeSet<&PrincipalArn> = requests
-            .iter()
-            .filter_map(|r| r.principal.as_ref())
-            .collect();
-        for key in &keys {
-            if self.key(key, &mut out).await == Some(true) {
-                for principal in &principals {
-                    self.simulate(principal, key, &mut out).await;
+        for (account, requests) in by_account(requests) {
+            let c = self.clients_for(account).await;
+            let instances: Vec<InstanceId> = requests
+                .iter()
+                .map(|r| r.instance_id.clone())
+                .collect::<BTreeSet<_>>()
+                .into_iter()
+                .collect();
+            let volumes: Vec<VolumeId> = self
+                .instances(&c, &instances, &mut out)
+                .await
+                .into_iter()
+                .collect();
+            let keys: Vec<KeyArn> = self
+                .volumes(&c, &volumes, &mut out)
+                .await
+                .into_iter()
+                .collect();
+            let principals: BTreeSet<&PrincipalArn> = requests
+                .iter()
+                .filter_map(|r| r.principal.as_ref())
+                .collect();
+            for key in &keys {
+                if self.key(&c, key, &mut out).await == Some(true) {
+                    for principal in &principals {
+                        self.simulate(&c, principal, key, &mut out).await;
+                    }
                 }
             }
         }
@@ -337,10 +452,28 @@ impl LiveChecks for AwsLiveChecks {
         &self,
         requests: &[LiveRequest],
     ) -> Result<Vec<Evidence>, ServiceError> {
+        let mut out = Vec::new();
+        for (account, requests) in by_account(requests) {
+            let c = self.clients_for(account).await;
+            self.lookup(&c, &requests, &mut out).await?;
+        }
+        Ok(out)
+    }
+}
+
+impl AwsLiveChecks {
+    /// One account's `LookupEvents` for denied `CreateGrant` calls around
+    /// the failures.
+    async fn lookup(
+        &self,
+        c: &Clients,
+        requests: &[&LiveRequest],
+        out: &mut Vec<Evidence>,
+    ) -> Result<(), ServiceError> {
         let times: Vec<chrono::DateTime<chrono::Utc>> =
             requests.iter().filter_map(|r| r.failed_at).collect();
         let (Some(first), Some(last)) = (times.iter().min(), times.iter().max()) else {
-            return Ok(Vec::new());
+            return Ok(());
         };
         let start = aws_sdk_cloudtrail::primitives::DateTime::from_secs(
             (*first - chrono::Duration::minutes(5)).timestamp(),
@@ -356,12 +489,11 @@ impl LiveChecks for AwsLiveChecks {
                 service: "cloudtrail",
                 message: e.to_string(),
             })?;
-        let mut out = Vec::new();
         let mut token: Option<String> = None;
         for _ in 0..MAX_LOOKUP_PAGES {
             self.lookup_slot().await;
             self.count();
-            let response = self
+            let response = c
                 .cloudtrail
                 .lookup_events()
                 .lookup_attributes(attribute.clone())
@@ -387,6 +519,6 @@ impl LiveChecks for AwsLiveChecks {
                 break;
             }
         }
-        Ok(out)
+        Ok(())
     }
 }

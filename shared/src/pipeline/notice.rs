@@ -236,7 +236,15 @@ async fn open_group<S: Store, N: Notifier>(
 ) -> Result<Option<MessageRef>, PipelineError> {
     let rendered = render(&group);
     let posted = match reuse {
-        Some(at) => notifier.update(&at, &rendered).await.map(|()| Some(at)),
+        Some(at) => match notifier.update(&at, &rendered).await {
+            // Say in the thread what changed, so the people who read the
+            // first version see that the cause is now known.
+            Ok(()) => notifier
+                .reply(&at, &follow_up(&group.diagnosis))
+                .await
+                .map(|()| Some(at)),
+            Err(e) => Err(e),
+        },
         None => notifier.post(&rendered).await,
     };
     let message = match posted {
@@ -265,6 +273,19 @@ async fn open_group<S: Store, N: Notifier>(
         }
     }
     Err(PipelineError::Contention(gkey.to_owned()))
+}
+
+/// The thread reply that announces a cause found after the first post.
+pub fn follow_up(d: &Diagnosis) -> serde_json::Value {
+    let text = format!(
+        "Cause found: {} (`{}`). The message above now shows the fix.",
+        slack::escape(&d.summary),
+        d.cause
+    );
+    serde_json::json!({
+        "text": slack::fit(&text, slack::SECTION_MAX),
+        "blocks": [{ "type": "section", "text": { "type": "mrkdwn", "text": slack::fit(&text, slack::SECTION_MAX) } }]
+    })
 }
 
 /// Empties a group whose message could not be posted, so the retry of this

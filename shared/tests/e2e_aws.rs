@@ -504,3 +504,88 @@ async fn instances_of_other_accounts_are_checked_through_their_read_only_role() 
         "the member account's instance is described through its role"
     );
 }
+
+/// Every JSON value in a sample file under `events/`.
+fn sample(path: &str) -> Vec<Value> {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../events");
+    let text = std::fs::read_to_string(root.join(path)).unwrap();
+    serde_json::Deserializer::from_str(&text)
+        .into_iter::<Value>()
+        .flat_map(|v| match v.unwrap() {
+            Value::Array(items) => items,
+            one => vec![one],
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_200_instance_storm_sample_is_one_slack_message_updated_in_place() {
+    use std::io::Read;
+    let w = world(PolicyEvaluationDecisionType::ImplicitDeny).await;
+    let mut events = sample("storm/state-changes.jsonl");
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../events/storm/cloudtrail");
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let mut text = String::new();
+        flate2::read::GzDecoder::new(std::fs::File::open(entry.unwrap().path()).unwrap())
+            .read_to_string(&mut text)
+            .unwrap();
+        let log: Value = serde_json::from_str(&text).unwrap();
+        for record in log["Records"].as_array().unwrap() {
+            events.push(json!({
+                "version": "0", "id": format!("eb-{}", record["eventID"].as_str().unwrap()),
+                "detail-type": "AWS API Call via CloudTrail", "source": "aws.kms",
+                "account": "111122223333", "time": record["eventTime"], "region": "eu-west-1",
+                "resources": [], "detail": record
+            }));
+        }
+    }
+    for event in &events {
+        handle(&w.pipeline, event, at("2026-11-20T07:20:00Z")).await.unwrap();
+    }
+    let messages = w.slack.messages();
+    let posts: Vec<&Value> = messages.iter().filter(|m| m["kind"] == "post").collect();
+    assert_eq!(posts.len(), 1, "one message for the storm: {:?}", headers(&messages));
+    let ts = posts[0]["ts"].clone();
+    assert!(messages.iter().all(|m| m["ts"] == ts), "every update targets the storm message");
+    let last = headers(&messages).pop().unwrap();
+    assert_eq!(last, "200 EC2 instances failed to start (KMS grant denied: identity policy missing)");
+    assert!(w.slack.rejections().is_empty(), "Slack would accept every payload");
+    assert_eq!(w.pipeline.live.calls(), 0, "CloudTrail explained it: no live checks");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_slack_token_comes_from_secrets_manager() {
+    use start_doctor::aws::config::{slack_notifier, Config};
+    use start_doctor::notify::Notifier;
+
+    let sdk = moto::sdk_config().await;
+    let slack = slack_receiver::SlackReceiver::start(TOKEN);
+    let secrets = aws_sdk_secretsmanager::Client::new(&sdk);
+    let arn = secrets
+        .create_secret()
+        .name(unique("slack"))
+        .secret_string(format!(r#"{{"token": "{TOKEN}"}}"#))
+        .send()
+        .await
+        .unwrap()
+        .arn()
+        .unwrap()
+        .to_owned();
+    let api_base = slack.api_base();
+    let config = Config::from_lookup(|name| {
+        match name {
+            "STORE_TABLE" => Some("t".to_owned()),
+            "DEFER_QUEUE_URL" => Some("q".to_owned()),
+            "SLACK_TOKEN_SECRET_ARN" => Some(arn.clone()),
+            "SLACK_CHANNEL" => Some("C0STARTDOC".to_owned()),
+            "SLACK_API_URL" => Some(api_base.clone()),
+            _ => None,
+        }
+    })
+    .unwrap();
+    let notifier = slack_notifier(&config, &sdk).await.unwrap();
+    assert!(!format!("{notifier:?}").contains(TOKEN), "the token never shows in logs");
+    let posted = notifier.post(&json!({"text": "hello"})).await.unwrap();
+    assert!(posted.is_some(), "a bot token posts through the Web API and can update later");
+    assert_eq!(slack.messages().len(), 1);
+}

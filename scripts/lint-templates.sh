@@ -74,8 +74,8 @@ export BC_SKIP_MAPPING=TRUE CKV_SKIP_PACKAGE_UPDATE_CHECK=true
 step "linters (pinned in $REQUIREMENTS)"
 ensure_venv "$SAM_VENV" "aws-sam-cli|cfn-lint"
 ensure_venv "$CHECKOV_VENV" "checkov"
-echo "cfn-lint $("$SAM_VENV/bin/cfn-lint" --version | awk '{print $2}'), $("$SAM_VENV/bin/sam" --version), checkov $("$CHECKOV_VENV/bin/checkov" --version)"
 echo "offline: $offline_mode"
+echo "cfn-lint $(offline "$SAM_VENV/bin/cfn-lint" --version | awk '{print $2}'), $(offline "$SAM_VENV/bin/sam" --version), checkov $(offline "$CHECKOV_VENV/bin/checkov" --version)"
 
 step "cfn-lint"
 # -c I: informational checks too; any finding fails (exit code != 0).

@@ -13,17 +13,20 @@
 #   4. invokes them with `cargo lambda invoke <function> --data-file FILE`,
 #      one EventBridge event per call: the state changes to ec2-state-change
 #      (JSON Lines are split into one file per line), then the CloudTrail
-#      events to cloudtrail-error, then the deferred checks ec2-state-change
-#      queued in SQS back to it as one SQS batch;
+#      events to cloudtrail-error by time, then the deferred checks that
+#      ec2-state-change queued in SQS back to it in SQS batches (as Lambda's
+#      SQS trigger would);
 #   5. prints the Slack messages, and stops everything it started.
 #
-# Usage: bash scripts/local-run.sh [--check] [SCENARIO_DIR]
+# Usage: bash scripts/local-run.sh [--check] [--keep] [SCENARIO_DIR]
 #   SCENARIO_DIR  a folder of events, such as one of events/ (default
 #                 events/seed-story)
 #   --check       exit 1 unless Slack received exactly one message, the
 #                 seed-story failure: i-0a1b2c3d4e5f60002, KMS grant denied:
 #                 identity policy missing; and nothing was rejected by Slack
 #                 and no invocation failed
+#   --keep        keep the work folder (service and function logs, the env
+#                 file, the payloads) and print where it is
 #
 # Nothing listens beyond 127.0.0.1 and nothing talks to AWS or Slack (the
 # build itself uses the cargo registry as usual). Every wait is bounded:
@@ -36,16 +39,18 @@ set -euo pipefail
 usage() { sed -n '2,/^set -euo/p' "$0" | sed -e '$d' -e 's/^# \{0,1\}//'; }
 
 CHECK=0
+KEEP=0
 SCENARIO=events/seed-story
 scenario_given=0
 for arg in "$@"; do
     case "$arg" in
         --check) CHECK=1 ;;
+        --keep) KEEP=1 ;;
         -h | --help) usage; exit 0 ;;
         -*) usage >&2; exit 2 ;;
         *)
             [ "$scenario_given" -eq 0 ] || { usage >&2; exit 2; }
-            SCENARIO=$(CDPATH= cd -- "$arg" 2>/dev/null && pwd) || { echo "local-run: no folder $arg" >&2; exit 2; }
+            SCENARIO=$(CDPATH='' cd -- "$arg" 2>/dev/null && pwd) || { echo "local-run: no folder $arg" >&2; exit 2; }
             scenario_given=1
             ;;
     esac
@@ -60,7 +65,7 @@ INVOKE_TIMEOUT="${LOCAL_RUN_INVOKE_TIMEOUT:-300}"
 STARTUP_TIMEOUT=60
 WAIT_SECONDS="${CLOUDTRAIL_WAIT_SECONDS:-0}"
 
-EXPECTED_INSTANCE=i-0a1b2c3d4e5f60002
+EXPECTED_INSTANCE='i-0a1b2c3d4e5f60002'
 EXPECTED_CAUSE="identity policy missing"
 TABLE=start-doctor-local
 QUEUE=start-doctor-deferred
@@ -108,6 +113,7 @@ groups=()
 failed_names=()
 
 # Ends every process group this script started; on failure, shows their logs.
+# shellcheck disable=SC2329 # called by the EXIT trap
 cleanup() {
     local status=$? pgid name i
     trap - EXIT INT TERM
@@ -126,7 +132,11 @@ cleanup() {
             tail -n 40 "$work/$name.log" >&2
         done
     fi
-    rm -rf "$work"
+    if [ "$KEEP" -eq 1 ]; then
+        echo "logs, env file and payloads kept in $work" >&2
+    else
+        rm -rf "$work"
+    fi
     exit "$status"
 }
 trap cleanup EXIT
@@ -139,6 +149,7 @@ trap 'exit 143' TERM
 start_service() {
     local name=$1
     shift
+    # shellcheck disable=SC2016 # expanded by the inner sh
     setsid sh -c '
         parent=$1; shift
         "$@" &
@@ -237,22 +248,26 @@ done
 
 # --- invocations ----------------------------------------------------------------
 
-# invoke FUNCTION PORT FILE: prints the function's answer (one line of JSON).
+# invoke FUNCTION PORT FILE: prints how long the invocation took and the
+# function's answer (one line of JSON).
 invoke() {
-    local fn=$1 port=$2 file=$3 out
+    local fn=$1 port=$2 file=$3 out begin
+    begin=$(date +%s%N)
     if ! out=$(timeout "$((INVOKE_TIMEOUT + 10))" cargo lambda invoke "$fn" \
         --invoke-address 127.0.0.1 --invoke-port "$port" --data-file "$file" \
         --output-format json </dev/null 2>&1); then
         printf '%s\n' "$out" >&2
         die "cargo lambda invoke $fn --data-file $file failed"
     fi
-    # One line: the answer as compact JSON.
-    python3 -c 'import json, sys
+    # One line: the time taken and the answer as compact JSON.
+    python3 -c 'import json, sys, time
 text = sys.stdin.read()
+took = (time.time_ns() - int(sys.argv[1])) / 1e9
 try:
-    print(json.dumps(json.loads(text), separators=(",", ":")))
+    answer = json.dumps(json.loads(text), separators=(",", ":"))
 except ValueError:
-    print(" ".join(text.split()))' <<<"$out"
+    answer = " ".join(text.split())
+print(f"({took:.1f}s) {answer}")' "$begin" <<<"$out"
 }
 
 # The scenario's EventBridge events, one payload file each, in the order
@@ -360,7 +375,7 @@ for batch in "${batches[@]}"; do
     [ -e "$batch" ] || continue
     answer=$(invoke ec2-state-change "$EC2_PORT" "$batch")
     printf '  %-16s -> %s\n' "" "$answer"
-    failures=$(python3 -c 'import json, sys; print(len(json.loads(sys.argv[1]).get("batchItemFailures", [])))' "$answer")
+    failures=$(python3 -c 'import json, sys; print(len(json.loads(sys.argv[1].split(") ", 1)[1]).get("batchItemFailures", [])))' "$answer")
     batch_failures=$((batch_failures + failures))
     [ "$failures" -ne 0 ] || timeout 60 python3 - "$QUEUE_URL" "$batch" <<'EOF'
 import json, sys

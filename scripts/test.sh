@@ -23,6 +23,12 @@ step "python test tools (moto server, slack-sdk)"
 # that validates every message with Slack's own SDK; both bind 127.0.0.1.
 python3 -m pip install --quiet --disable-pip-version-check -r scripts/requirements-test.txt
 
+step "templates: cfn-lint, sam validate --lint, checkov (offline, zero findings)"
+# Installs its pinned linters into ~/.cache/start-doctor-lint on first use.
+# The arm64 release build (scripts/build-lambdas.sh) is not run here: a cold
+# build takes longer than the rest of the suite (see docs/deploy.md).
+bash scripts/lint-templates.sh
+
 step "cargo fmt --check"
 cargo fmt --all -- --check
 

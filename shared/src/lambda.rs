@@ -12,7 +12,7 @@ use chrono::{DateTime, Utc};
 use serde_json::Value;
 
 use crate::notify::Notifier;
-use crate::pipeline::{DeferredCheck, Deferrer, LiveChecks, Pipeline, PipelineError};
+use crate::pipeline::{Annotator, DeferredCheck, Deferrer, LiveChecks, Pipeline, PipelineError};
 use crate::store::Store;
 
 /// Sets up JSON logs for CloudWatch, level from `RUST_LOG` (default info).
@@ -62,8 +62,8 @@ fn is_sqs_batch(payload: &Value) -> bool {
 
 /// Handles one Lambda payload at `now`. Returns the invocation's response:
 /// the event outcome, or for an SQS batch the `batchItemFailures`.
-pub async fn handle<S, N, L, D>(
-    pipeline: &Pipeline<S, N, L, D>,
+pub async fn handle<S, N, L, D, A>(
+    pipeline: &Pipeline<S, N, L, D, A>,
     payload: &Value,
     now: DateTime<Utc>,
 ) -> Result<Value, PipelineError>
@@ -72,6 +72,7 @@ where
     N: Notifier,
     L: LiveChecks,
     D: Deferrer,
+    A: Annotator,
 {
     if is_sqs_batch(payload) {
         return Ok(handle_sqs(pipeline, payload, now).await);
@@ -94,8 +95,8 @@ where
     }
 }
 
-async fn handle_sqs<S, N, L, D>(
-    pipeline: &Pipeline<S, N, L, D>,
+async fn handle_sqs<S, N, L, D, A>(
+    pipeline: &Pipeline<S, N, L, D, A>,
     payload: &Value,
     now: DateTime<Utc>,
 ) -> Value
@@ -104,6 +105,7 @@ where
     N: Notifier,
     L: LiveChecks,
     D: Deferrer,
+    A: Annotator,
 {
     let mut failures: Vec<String> = Vec::new();
     let batch: SqsEvent = match serde_json::from_value(payload.clone()) {

@@ -24,7 +24,7 @@ use start_doctor::aws::defer::SqsDeferrer;
 use start_doctor::aws::live::{AwsLiveChecks, Clients};
 use start_doctor::lambda::handle;
 use start_doctor::notify::slack::SlackApi;
-use start_doctor::pipeline::{Pipeline, Settings};
+use start_doctor::pipeline::{NoAnnotator, Pipeline, Settings};
 use start_doctor::store::dynamodb::{create_table, DynamoStore};
 
 const TOKEN: &str = "xoxb-test-token";
@@ -100,6 +100,7 @@ async fn world(decision: PolicyEvaluationDecisionType) -> World {
             cloudtrail,
         )),
         deferrer: SqsDeferrer::new(sqs.clone(), queue_url.clone()),
+        annotator: NoAnnotator,
         settings: Settings {
             cloudtrail_wait_secs: 0,
             ..Settings::default()
@@ -540,17 +541,37 @@ async fn the_200_instance_storm_sample_is_one_slack_message_updated_in_place() {
         }
     }
     for event in &events {
-        handle(&w.pipeline, event, at("2026-11-20T07:20:00Z")).await.unwrap();
+        handle(&w.pipeline, event, at("2026-11-20T07:20:00Z"))
+            .await
+            .unwrap();
     }
     let messages = w.slack.messages();
     let posts: Vec<&Value> = messages.iter().filter(|m| m["kind"] == "post").collect();
-    assert_eq!(posts.len(), 1, "one message for the storm: {:?}", headers(&messages));
+    assert_eq!(
+        posts.len(),
+        1,
+        "one message for the storm: {:?}",
+        headers(&messages)
+    );
     let ts = posts[0]["ts"].clone();
-    assert!(messages.iter().all(|m| m["ts"] == ts), "every update targets the storm message");
+    assert!(
+        messages.iter().all(|m| m["ts"] == ts),
+        "every update targets the storm message"
+    );
     let last = headers(&messages).pop().unwrap();
-    assert_eq!(last, "200 EC2 instances failed to start (KMS grant denied: identity policy missing)");
-    assert!(w.slack.rejections().is_empty(), "Slack would accept every payload");
-    assert_eq!(w.pipeline.live.calls(), 0, "CloudTrail explained it: no live checks");
+    assert_eq!(
+        last,
+        "200 EC2 instances failed to start (KMS grant denied: identity policy missing)"
+    );
+    assert!(
+        w.slack.rejections().is_empty(),
+        "Slack would accept every payload"
+    );
+    assert_eq!(
+        w.pipeline.live.calls(),
+        0,
+        "CloudTrail explained it: no live checks"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -572,20 +593,24 @@ async fn the_slack_token_comes_from_secrets_manager() {
         .unwrap()
         .to_owned();
     let api_base = slack.api_base();
-    let config = Config::from_lookup(|name| {
-        match name {
-            "STORE_TABLE" => Some("t".to_owned()),
-            "DEFER_QUEUE_URL" => Some("q".to_owned()),
-            "SLACK_TOKEN_SECRET_ARN" => Some(arn.clone()),
-            "SLACK_CHANNEL" => Some("C0STARTDOC".to_owned()),
-            "SLACK_API_URL" => Some(api_base.clone()),
-            _ => None,
-        }
+    let config = Config::from_lookup(|name| match name {
+        "STORE_TABLE" => Some("t".to_owned()),
+        "DEFER_QUEUE_URL" => Some("q".to_owned()),
+        "SLACK_TOKEN_SECRET_ARN" => Some(arn.clone()),
+        "SLACK_CHANNEL" => Some("C0STARTDOC".to_owned()),
+        "SLACK_API_URL" => Some(api_base.clone()),
+        _ => None,
     })
     .unwrap();
     let notifier = slack_notifier(&config, &sdk).await.unwrap();
-    assert!(!format!("{notifier:?}").contains(TOKEN), "the token never shows in logs");
+    assert!(
+        !format!("{notifier:?}").contains(TOKEN),
+        "the token never shows in logs"
+    );
     let posted = notifier.post(&json!({"text": "hello"})).await.unwrap();
-    assert!(posted.is_some(), "a bot token posts through the Web API and can update later");
+    assert!(
+        posted.is_some(),
+        "a bot token posts through the Web API and can update later"
+    );
     assert_eq!(slack.messages().len(), 1);
 }

@@ -12,11 +12,13 @@ use serde_json::{json, Value};
 use start_doctor::evidence::{
     Evidence, KeyPolicyFacts, KeyReport, KeyState, PolicySimulation, SimulatedDecision,
 };
+use start_doctor::ids::InstanceId;
 use start_doctor::ids::{KeyArn, PrincipalArn};
 use start_doctor::notify::memory::RecordingNotifier;
+use start_doctor::pipeline::notice::GroupNotice;
 use start_doctor::pipeline::{
-    DeferredCheck, Deferrer, Evaluation, LiveChecks, LiveRequest, Pipeline, PipelineError,
-    ServiceError, Settings,
+    Annotator, DeferredCheck, Deferrer, Evaluation, LiveChecks, LiveRequest, Pipeline,
+    PipelineError, ServiceError, Settings,
 };
 use start_doctor::store::memory::MemoryStore;
 use start_doctor::Cause;
@@ -59,7 +61,66 @@ impl LiveChecks for FakeLive {
     }
 }
 
-type TestPipeline = Pipeline<MemoryStore, RecordingNotifier, FakeLive, FakeDeferrer>;
+/// Records annotations; OpsItems are deduplicated by their dedup string,
+/// as OpsCenter does.
+#[derive(Default)]
+struct FakeAnnotator {
+    ops_items: Mutex<Vec<String>>,
+    updates: AtomicUsize,
+    diagnosed: Mutex<Vec<(String, Option<String>)>>,
+    recovered: Mutex<Vec<(String, Option<String>, bool)>>,
+}
+
+impl Annotator for FakeAnnotator {
+    async fn open_ops_item(
+        &self,
+        _: &start_doctor::Diagnosis,
+        dedup: &str,
+    ) -> Result<Option<String>, ServiceError> {
+        let mut items = self.ops_items.lock().unwrap();
+        let n = match items.iter().position(|d| d == dedup) {
+            Some(n) => n,
+            None => {
+                items.push(dedup.to_owned());
+                items.len() - 1
+            }
+        };
+        Ok(Some(format!("oi-{n:012x}")))
+    }
+
+    async fn update_ops_item(&self, _: &str, _: &GroupNotice) -> Result<(), ServiceError> {
+        self.updates.fetch_add(1, Ordering::SeqCst);
+        Ok(())
+    }
+
+    async fn diagnosed(
+        &self,
+        d: &start_doctor::Diagnosis,
+        ops_item: Option<&str>,
+    ) -> Result<(), ServiceError> {
+        self.diagnosed
+            .lock()
+            .unwrap()
+            .push((d.instance_id.to_string(), ops_item.map(str::to_owned)));
+        Ok(())
+    }
+
+    async fn recovered(
+        &self,
+        instance: &InstanceId,
+        ops_item: Option<&str>,
+        all: bool,
+    ) -> Result<(), ServiceError> {
+        self.recovered.lock().unwrap().push((
+            instance.to_string(),
+            ops_item.map(str::to_owned),
+            all,
+        ));
+        Ok(())
+    }
+}
+
+type TestPipeline = Pipeline<MemoryStore, RecordingNotifier, FakeLive, FakeDeferrer, FakeAnnotator>;
 
 fn pipeline_with(notifier: RecordingNotifier, live: FakeLive) -> TestPipeline {
     Pipeline {
@@ -67,6 +128,7 @@ fn pipeline_with(notifier: RecordingNotifier, live: FakeLive) -> TestPipeline {
         notifier,
         live,
         deferrer: FakeDeferrer::default(),
+        annotator: FakeAnnotator::default(),
         settings: Settings::default(),
     }
 }
@@ -431,4 +493,180 @@ async fn a_good_start_is_no_failure() {
         .all(|e| matches!(e, Evaluation::NoFailure { .. })));
     assert!(p.notifier.posts().is_empty());
     assert!(p.deferrer.deferred.lock().unwrap().is_empty());
+}
+
+fn restart(instance: &str, secs: i64) -> Vec<Value> {
+    ["pending", "running"]
+        .iter()
+        .enumerate()
+        .map(|(n, state)| {
+            json!({
+                "version": "0", "id": format!("restart-{instance}-{state}"),
+                "detail-type": "EC2 Instance State-change Notification", "source": "aws.ec2",
+                "account": "111122223333", "region": "eu-west-1", "resources": [],
+                "time": (at(T0) + Duration::seconds(secs + n as i64 * 20)).to_rfc3339(),
+                "detail": {"instance-id": instance, "state": state}
+            })
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn one_ops_item_per_failure_then_resolved_when_the_instance_runs_again() {
+    let p = pipeline();
+    let mut events = sample("seed-story/state-changes.jsonl");
+    events.extend(cloudtrail_seed());
+    let twice: Vec<Value> = events.iter().chain(events.iter()).cloned().collect();
+    feed(&p, &twice, at(T0)).await;
+
+    assert_eq!(
+        p.annotator.ops_items.lock().unwrap().len(),
+        1,
+        "one OpsItem"
+    );
+    let diagnosed = p.annotator.diagnosed.lock().unwrap().clone();
+    assert_eq!(
+        diagnosed.len(),
+        1,
+        "one diagnosis event and tag, despite redeliveries"
+    );
+    assert_eq!(
+        diagnosed[0],
+        (
+            "i-0a1b2c3d4e5f60002".to_owned(),
+            Some("oi-000000000000".to_owned())
+        )
+    );
+    let post = &p.notifier.posts()[0];
+    assert!(
+        post.message
+            .to_string()
+            .contains("systems-manager/opsitems/oi-000000000000"),
+        "the message links the OpsItem"
+    );
+
+    // The role gets its grant; the next start works.
+    let evaluations = feed(
+        &p,
+        &restart("i-0a1b2c3d4e5f60002", 3600),
+        at(T0) + Duration::hours(1),
+    )
+    .await;
+    assert!(
+        evaluations
+            .iter()
+            .any(|e| matches!(e, Evaluation::Recovered { .. })),
+        "{evaluations:?}"
+    );
+    let recovered = p.annotator.recovered.lock().unwrap().clone();
+    assert_eq!(
+        recovered,
+        [(
+            "i-0a1b2c3d4e5f60002".to_owned(),
+            Some("oi-000000000000".to_owned()),
+            true
+        )]
+    );
+    let replies = p.notifier.replies();
+    assert_eq!(replies.len(), 1);
+    assert_eq!(
+        Some(&replies[0].thread),
+        post.at.as_ref(),
+        "resolution reply in the thread"
+    );
+    assert!(replies[0].message["text"]
+        .as_str()
+        .unwrap()
+        .contains("running again"));
+
+    // Redelivered running events resolve nothing twice.
+    feed(
+        &p,
+        &restart("i-0a1b2c3d4e5f60002", 3600),
+        at(T0) + Duration::hours(1),
+    )
+    .await;
+    assert_eq!(p.annotator.recovered.lock().unwrap().len(), 1);
+    assert_eq!(p.notifier.replies().len(), 1);
+}
+
+#[tokio::test]
+async fn a_storm_is_one_ops_item_updated_as_it_grows_and_resolved_when_all_run() {
+    let p = pipeline();
+    let mut events = storm_events();
+    events.sort_by_key(|e| e["detail-type"] == "AWS API Call via CloudTrail");
+    feed(&p, &events, at(T0)).await;
+    assert_eq!(
+        p.annotator.ops_items.lock().unwrap().len(),
+        1,
+        "one OpsItem for the storm"
+    );
+    assert_eq!(
+        p.annotator.diagnosed.lock().unwrap().len(),
+        200,
+        "one diagnosis event per instance"
+    );
+    assert_eq!(
+        p.annotator.updates.load(Ordering::SeqCst),
+        199,
+        "updated as each instance joins"
+    );
+
+    let ids: Vec<String> = p
+        .annotator
+        .diagnosed
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|(i, _)| i.clone())
+        .collect();
+    for id in &ids {
+        feed(&p, &restart(id, 3600), at(T0) + Duration::hours(1)).await;
+    }
+    let recovered = p.annotator.recovered.lock().unwrap().clone();
+    assert_eq!(recovered.len(), 200);
+    assert_eq!(
+        recovered.iter().filter(|(_, _, all)| *all).count(),
+        1,
+        "resolved once, when the last one runs"
+    );
+    assert!(recovered.last().unwrap().2);
+}
+
+#[tokio::test]
+async fn a_new_failure_after_recovery_is_published_again() {
+    let p = pipeline();
+    feed(&p, &cloudtrail_seed(), at(T0)).await;
+    feed(
+        &p,
+        &restart("i-0a1b2c3d4e5f60002", 3600),
+        at(T0) + Duration::hours(1),
+    )
+    .await;
+    assert_eq!(p.notifier.posts().len(), 1);
+    // A day later the grant is gone again and the next start fails.
+    let mut next_day: Vec<Value> = cloudtrail_seed();
+    for e in &mut next_day {
+        let id = e["detail"]["eventID"].as_str().unwrap().to_owned();
+        e["detail"]["eventID"] = json!(format!("{id}-tomorrow"));
+        e["id"] = json!(format!("{}-tomorrow", e["id"].as_str().unwrap()));
+        e["detail"]["requestID"] = json!("tomorrow-request");
+        e["detail"]["eventTime"] = json!("2026-11-21T07:00:07Z");
+        e["time"] = json!("2026-11-21T07:00:07Z");
+    }
+    for (state, secs) in [("pending", 5), ("stopped", 12)] {
+        next_day.push(json!({
+            "version": "0", "id": format!("tomorrow-{state}"),
+            "detail-type": "EC2 Instance State-change Notification", "source": "aws.ec2",
+            "account": "111122223333", "region": "eu-west-1", "resources": [],
+            "time": format!("2026-11-21T07:00:{secs:02}Z"),
+            "detail": {"instance-id": "i-0a1b2c3d4e5f60002", "state": state}
+        }));
+    }
+    feed(&p, &next_day, at(T0) + Duration::days(1)).await;
+    assert_eq!(
+        p.notifier.posts().len(),
+        2,
+        "a new failure is a new message"
+    );
 }

@@ -12,6 +12,10 @@
 //! | `SLACK_BOT_TOKEN` | a bot token (local runs only; production uses the secret) |
 //! | `SLACK_CHANNEL` | the channel for bot-token delivery |
 //! | `SLACK_API_URL` | another Slack Web API root (tests) |
+//! | `ENABLE_OPSCENTER` | one OpsItem per diagnosis group (`true`/`false`, default false) |
+//! | `ENABLE_INCIDENT_MANAGER` | timeline events on open incidents naming the instance (default false) |
+//! | `ENABLE_INSTANCE_TAGGING` | tag failed instances `start-doctor:last-start-failure` (default false) |
+//! | `DIAGNOSIS_EVENT_BUS` | bus for `EC2 Start Failure Diagnosed` events (default `default`; `none`: off) |
 //! | `READ_ROLE_NAME` | read-only role assumed in member accounts for live checks |
 //! | `CENTRAL_ACCOUNT_ID` | the account the functions run in (with `READ_ROLE_NAME`) |
 //! | `AWS_ENDPOINT_URL` | local AWS emulator (read by the SDK itself) |
@@ -22,6 +26,7 @@ use aws_sdk_secretsmanager::error::DisplayErrorContext;
 use chrono::Duration;
 use serde_json::Value;
 
+use super::annotate::AwsAnnotator;
 use super::defer::SqsDeferrer;
 use super::live::{AwsLiveChecks, CrossAccount};
 use crate::notify::slack::{SlackApi, SlackWebhook};
@@ -86,6 +91,15 @@ pub struct Config {
     pub read_role_name: Option<String>,
     /// `CENTRAL_ACCOUNT_ID`: the account the functions run in.
     pub central_account_id: Option<String>,
+    /// `ENABLE_OPSCENTER`: one OpsItem per diagnosis group.
+    pub opscenter: bool,
+    /// `ENABLE_INCIDENT_MANAGER`: timeline events on open incidents.
+    pub incident_manager: bool,
+    /// `ENABLE_INSTANCE_TAGGING`: the `start-doctor:last-start-failure` tag.
+    pub instance_tagging: bool,
+    /// `DIAGNOSIS_EVENT_BUS`: where `EC2 Start Failure Diagnosed` goes
+    /// (default `default`; `none` turns it off).
+    pub diagnosis_event_bus: Option<String>,
 }
 
 /// A configuration problem, named by its variable.
@@ -125,6 +139,16 @@ impl Config {
                 })
             })
         };
+        let flag = |name: &'static str| -> Result<bool, ConfigError> {
+            match get(name).as_deref().map(str::to_ascii_lowercase).as_deref() {
+                None | Some("false") | Some("0") | Some("no") => Ok(false),
+                Some("true") | Some("1") | Some("yes") => Ok(true),
+                Some(other) => Err(ConfigError::Invalid {
+                    name,
+                    message: format!("{other:?} is not true or false"),
+                }),
+            }
+        };
         let table = required("STORE_TABLE")?;
         let defer_queue_url = required("DEFER_QUEUE_URL")?;
         let slack = match (
@@ -157,6 +181,14 @@ impl Config {
             slack,
             slack_api_url: get("SLACK_API_URL"),
             read_role_name: get("READ_ROLE_NAME"),
+            opscenter: flag("ENABLE_OPSCENTER")?,
+            incident_manager: flag("ENABLE_INCIDENT_MANAGER")?,
+            instance_tagging: flag("ENABLE_INSTANCE_TAGGING")?,
+            diagnosis_event_bus: match get("DIAGNOSIS_EVENT_BUS") {
+                Some(bus) if bus == "none" => None,
+                Some(bus) => Some(bus),
+                None => Some("default".to_owned()),
+            },
             central_account_id: get("CENTRAL_ACCOUNT_ID"),
         })
     }
@@ -283,7 +315,25 @@ fn live_checks(config: &Config, sdk: &aws_config::SdkConfig) -> Result<AwsLiveCh
 }
 
 /// The production pipeline.
-pub type AwsPipeline = Pipeline<DynamoStore, SlackNotifier, AwsLiveChecks, SqsDeferrer>;
+pub type AwsPipeline =
+    Pipeline<DynamoStore, SlackNotifier, AwsLiveChecks, SqsDeferrer, AwsAnnotator>;
+
+/// The annotations the configuration turns on.
+pub fn annotator(config: &Config, sdk: &aws_config::SdkConfig) -> AwsAnnotator {
+    AwsAnnotator {
+        ssm: config.opscenter.then(|| aws_sdk_ssm::Client::new(sdk)),
+        incidents: config
+            .incident_manager
+            .then(|| aws_sdk_ssmincidents::Client::new(sdk)),
+        events: config
+            .diagnosis_event_bus
+            .clone()
+            .map(|bus| (aws_sdk_eventbridge::Client::new(sdk), bus)),
+        ec2: config
+            .instance_tagging
+            .then(|| aws_sdk_ec2::Client::new(sdk)),
+    }
+}
 
 /// Builds the production pipeline from the configuration and the SDK
 /// configuration (clients are built once, here).
@@ -299,6 +349,7 @@ pub async fn pipeline(
             aws_sdk_sqs::Client::new(sdk),
             config.defer_queue_url.clone(),
         ),
+        annotator: annotator(config, sdk),
         settings: config.settings.clone(),
     })
 }

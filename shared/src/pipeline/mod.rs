@@ -105,6 +105,71 @@ pub trait LiveChecks: Send + Sync {
     ) -> impl Future<Output = Result<Vec<Evidence>, ServiceError>> + Send;
 }
 
+/// Records diagnoses where incidents are worked, besides Slack: OpsCenter
+/// OpsItems, Incident Manager timelines, the `EC2 Start Failure Diagnosed`
+/// event and the instance tag in production ([`NoAnnotator`] when off).
+pub trait Annotator: Send + Sync {
+    /// The OpsItem of the group `dedup` (created on first use, found again
+    /// by its dedup string afterwards). `None` when OpsCenter is off.
+    fn open_ops_item(
+        &self,
+        diagnosis: &Diagnosis,
+        dedup: &str,
+    ) -> impl Future<Output = Result<Option<String>, ServiceError>> + Send;
+
+    /// Brings the OpsItem up to date with the group (its instances, a
+    /// better diagnosis).
+    fn update_ops_item(
+        &self,
+        ops_item: &str,
+        group: &notice::GroupNotice,
+    ) -> impl Future<Output = Result<(), ServiceError>> + Send;
+
+    /// Announces one instance's diagnosis: the diagnosis event, the
+    /// instance tag, a timeline event on an open incident.
+    fn diagnosed(
+        &self,
+        diagnosis: &Diagnosis,
+        ops_item: Option<&str>,
+    ) -> impl Future<Output = Result<(), ServiceError>> + Send;
+
+    /// The instance started again: clears its tag, and resolves the OpsItem
+    /// when every instance of the group has.
+    fn recovered(
+        &self,
+        instance: &InstanceId,
+        ops_item: Option<&str>,
+        group_recovered: bool,
+    ) -> impl Future<Output = Result<(), ServiceError>> + Send;
+}
+
+/// An [`Annotator`] that records nothing (Slack only).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct NoAnnotator;
+
+impl Annotator for NoAnnotator {
+    async fn open_ops_item(&self, _: &Diagnosis, _: &str) -> Result<Option<String>, ServiceError> {
+        Ok(None)
+    }
+
+    async fn update_ops_item(&self, _: &str, _: &notice::GroupNotice) -> Result<(), ServiceError> {
+        Ok(())
+    }
+
+    async fn diagnosed(&self, _: &Diagnosis, _: Option<&str>) -> Result<(), ServiceError> {
+        Ok(())
+    }
+
+    async fn recovered(
+        &self,
+        _: &InstanceId,
+        _: Option<&str>,
+        _: bool,
+    ) -> Result<(), ServiceError> {
+        Ok(())
+    }
+}
+
 /// Why an event or check could not be handled.
 #[derive(Debug, thiserror::Error)]
 pub enum PipelineError {
@@ -179,6 +244,11 @@ pub enum Evaluation {
         /// The instance.
         instance_id: InstanceId,
     },
+    /// A diagnosed instance is running again; its notices were resolved.
+    Recovered {
+        /// The instance.
+        instance_id: InstanceId,
+    },
 }
 
 /// What handling one event did.
@@ -192,7 +262,7 @@ pub struct EventOutcome {
 
 /// The live path over its ports.
 #[derive(Debug)]
-pub struct Pipeline<S, N, L, D> {
+pub struct Pipeline<S, N, L, D, A = NoAnnotator> {
     /// Evidence and notification records.
     pub store: S,
     /// Slack.
@@ -201,6 +271,8 @@ pub struct Pipeline<S, N, L, D> {
     pub live: L,
     /// Deferral of checks.
     pub deferrer: D,
+    /// OpsCenter, Incident Manager, diagnosis events, instance tags.
+    pub annotator: A,
     /// Tunables.
     pub settings: Settings,
 }
@@ -215,7 +287,7 @@ fn event_id_of(item: &Evidence) -> Option<&str> {
     }
 }
 
-impl<S: Store, N: Notifier, L: LiveChecks, D: Deferrer> Pipeline<S, N, L, D> {
+impl<S: Store, N: Notifier, L: LiveChecks, D: Deferrer, A: Annotator> Pipeline<S, N, L, D, A> {
     /// Handles one EventBridge event (EC2 state change or CloudTrail API
     /// call) received at `now`.
     pub async fn handle_event(
@@ -346,7 +418,28 @@ impl<S: Store, N: Notifier, L: LiveChecks, D: Deferrer> Pipeline<S, N, L, D> {
         now: DateTime<Utc>,
     ) -> Result<Evaluation, PipelineError> {
         let set = self.gather(instance, &[]).await?;
-        let Some(diagnosis) = diagnosis_of(&set, instance) else {
+        let running = running_since(&set, instance);
+        let diagnosis = match diagnosis_of(&set, instance) {
+            // Started fine after the failure (or never failed): recovery.
+            Some(d) if running.is_some_and(|t| d.failed_at.is_none_or(|f| t > f)) => None,
+            other => other,
+        };
+        let Some(diagnosis) = diagnosis else {
+            if let Some(since) = running {
+                if notice::recover(
+                    &self.store,
+                    &self.notifier,
+                    &self.annotator,
+                    instance,
+                    since,
+                )
+                .await?
+                {
+                    return Ok(Evaluation::Recovered {
+                        instance_id: instance.clone(),
+                    });
+                }
+            }
             return Ok(Evaluation::NoFailure {
                 instance_id: instance.clone(),
             });
@@ -408,7 +501,15 @@ impl<S: Store, N: Notifier, L: LiveChecks, D: Deferrer> Pipeline<S, N, L, D> {
     ) -> Result<Evaluation, PipelineError> {
         let instance_id = diagnosis.instance_id.clone();
         let cause = diagnosis.cause;
-        notice::publish(&self.store, &self.notifier, &self.settings, diagnosis, now).await?;
+        notice::publish(
+            &self.store,
+            &self.notifier,
+            &self.annotator,
+            &self.settings,
+            diagnosis,
+            now,
+        )
+        .await?;
         Ok(Evaluation::Published { instance_id, cause })
     }
 
@@ -508,6 +609,16 @@ fn tracing_error(e: &ServiceError) {
 
 #[cfg(not(feature = "lambda"))]
 fn tracing_error(_: &ServiceError) {}
+
+/// When the instance's latest known state is `running`, since when.
+fn running_since(set: &EvidenceSet, instance: &InstanceId) -> Option<DateTime<Utc>> {
+    set.state_changes
+        .values()
+        .filter(|c| &c.instance_id == instance)
+        .max_by_key(|c| (c.time, c.state))
+        .filter(|c| c.state == crate::evidence::InstanceState::Running)
+        .map(|c| c.time)
+}
 
 fn diagnosis_of(set: &EvidenceSet, instance: &InstanceId) -> Option<Diagnosis> {
     crate::diagnose(set)

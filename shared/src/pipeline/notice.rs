@@ -16,7 +16,7 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::{PipelineError, Settings};
+use super::{Annotator, PipelineError, Settings};
 use crate::diagnosis::{Cause, Diagnosis};
 use crate::ids::{InstanceId, VolumeId};
 use crate::notify::{MessageRef, Notifier};
@@ -39,6 +39,12 @@ pub struct GroupNotice {
     pub volumes: Vec<VolumeId>,
     /// The first diagnosis of the group, which the message shows.
     pub diagnosis: Diagnosis,
+    /// The group's OpsItem, when OpsCenter is on.
+    #[serde(default)]
+    pub ops_item: Option<String>,
+    /// Instances of the group that have started fine since.
+    #[serde(default)]
+    pub recovered: Vec<InstanceId>,
 }
 
 /// Where an instance was published.
@@ -50,6 +56,12 @@ pub struct InstanceNotice {
     pub cause: Cause,
     /// The group's message, when known.
     pub message: Option<MessageRef>,
+    /// When the published failure happened.
+    #[serde(default)]
+    pub failed_at: Option<DateTime<Utc>>,
+    /// The instance has started fine since.
+    #[serde(default)]
+    pub recovered: bool,
 }
 
 /// The record key of a diagnosis' group.
@@ -76,18 +88,28 @@ fn body<T: Serialize>(value: &T) -> String {
     serde_json::to_string(value).unwrap_or_default()
 }
 
-/// The Slack message of a group.
+/// The Slack message of a group, linking its OpsItem when there is one.
 pub fn render(group: &GroupNotice) -> serde_json::Value {
-    slack::group_message(&group.diagnosis, &group.instances, &group.volumes)
+    let mut message = slack::group_message(&group.diagnosis, &group.instances, &group.volumes);
+    if let (Some(id), Some(blocks)) = (&group.ops_item, message["blocks"].as_array_mut()) {
+        blocks.push(serde_json::json!({
+            "type": "context",
+            "elements": [{ "type": "mrkdwn", "text": slack::ops_item_link(group.diagnosis.region.as_deref(), id) }]
+        }));
+    }
+    message
 }
 
 /// Publishes `diagnosis`: adds it to its group's message (posting or
-/// updating) unless the instance was already published with this cause. An
-/// `internal_error_unexplained` notice is upgraded in place by a conclusive
-/// cause; a conclusive one is never downgraded.
-pub async fn publish<S: Store, N: Notifier>(
+/// updating) and its OpsItem, announces it (diagnosis event, tag, incident
+/// timeline), unless the instance was already published for this failure.
+/// An `internal_error_unexplained` notice is upgraded in place by a
+/// conclusive cause; a conclusive one is never downgraded. A failure after
+/// the instance recovered is a new failure.
+pub async fn publish<S: Store, N: Notifier, A: Annotator>(
     store: &S,
     notifier: &N,
+    annotator: &A,
     settings: &Settings,
     diagnosis: Diagnosis,
     now: DateTime<Utc>,
@@ -98,28 +120,61 @@ pub async fn publish<S: Store, N: Notifier>(
         Some(r) => Some((parse(&ikey, r)?, r.version)),
         None => None,
     };
+    let mut reuse = None;
     if let Some((notice, _)) = &previous {
-        let upgrade = notice.cause == Cause::InternalErrorUnexplained
-            && diagnosis.cause != Cause::InternalErrorUnexplained;
-        if !upgrade {
-            return Ok(());
+        let same_failure = !notice.recovered
+            && match (notice.failed_at, diagnosis.failed_at) {
+                (Some(a), Some(b)) => (a - b).abs() < settings.storm_window,
+                _ => true,
+            };
+        if same_failure {
+            let upgrade = notice.cause == Cause::InternalErrorUnexplained
+                && diagnosis.cause != Cause::InternalErrorUnexplained;
+            if !upgrade {
+                return Ok(());
+            }
+            // An unexplained notice alone in its message: reuse that message.
+            reuse = leave_group(
+                store,
+                notifier,
+                annotator,
+                &notice.group,
+                &diagnosis.instance_id,
+            )
+            .await?;
         }
     }
 
-    // An unexplained notice alone in its message: reuse that message.
-    let mut reuse = None;
-    if let Some((notice, _)) = &previous {
-        reuse = leave_group(store, notifier, &notice.group, &diagnosis.instance_id).await?;
-    }
-
     let gkey = group_key(&diagnosis);
-    let cause = diagnosis.cause;
-    let message = join_group(store, notifier, settings, &gkey, diagnosis, reuse, now).await?;
+    let ops_item = annotator
+        .open_ops_item(&diagnosis, &gkey)
+        .await
+        .unwrap_or_else(|e| {
+            annotation_failed(&e);
+            None
+        });
+    let joined = join_group(
+        store, notifier, settings, &gkey, &diagnosis, reuse, ops_item, now,
+    )
+    .await?;
+    if let (Some(id), Some(group)) = (joined.group.ops_item.as_deref(), &joined.grown) {
+        if let Err(e) = annotator.update_ops_item(id, group).await {
+            annotation_failed(&e);
+        }
+    }
+    if let Err(e) = annotator
+        .diagnosed(&diagnosis, joined.group.ops_item.as_deref())
+        .await
+    {
+        annotation_failed(&e);
+    }
 
     let notice = InstanceNotice {
         group: gkey,
-        cause,
-        message,
+        cause: diagnosis.cause,
+        message: joined.group.message.clone(),
+        failed_at: diagnosis.failed_at,
+        recovered: false,
     };
     // When another invocation published this instance at the same moment
     // the write loses; the group already lists the instance either way.
@@ -129,11 +184,96 @@ pub async fn publish<S: Store, N: Notifier>(
     Ok(())
 }
 
-/// Removes `instance` from the group at `gkey`. Returns the group's message
-/// when the instance was its only member, so the caller can reuse it.
-async fn leave_group<S: Store, N: Notifier>(
+/// Annotations are best effort: Slack has the diagnosis either way.
+#[cfg(feature = "lambda")]
+fn annotation_failed(e: &super::ServiceError) {
+    tracing::warn!(service = e.service, error = %e.message, "annotation failed");
+}
+
+#[cfg(not(feature = "lambda"))]
+fn annotation_failed(_: &super::ServiceError) {}
+
+/// Marks `instance` as running again since `since`: resolves its part of
+/// the group, replies in the group's thread, and lets the annotator clear
+/// the tag and resolve the OpsItem once the whole group runs. Returns
+/// whether there was a failure to resolve.
+pub async fn recover<S: Store, N: Notifier, A: Annotator>(
     store: &S,
     notifier: &N,
+    annotator: &A,
+    instance: &InstanceId,
+    since: DateTime<Utc>,
+) -> Result<bool, PipelineError> {
+    let ikey = instance_key(instance);
+    let Some(record) = store.record(&ikey).await? else {
+        return Ok(false);
+    };
+    let mut notice: InstanceNotice = parse(&ikey, &record)?;
+    if notice.recovered || notice.failed_at.is_some_and(|f| since <= f) {
+        return Ok(false);
+    }
+    notice.recovered = true;
+    if !store
+        .put_record(&ikey, &body(&notice), Some(record.version))
+        .await?
+    {
+        return Ok(false);
+    }
+    let mut group_state: Option<GroupNotice> = None;
+    for _ in 0..MAX_ATTEMPTS {
+        let Some(record) = store.record(&notice.group).await? else {
+            break;
+        };
+        let mut group: GroupNotice = parse(&notice.group, &record)?;
+        if !group.recovered.contains(instance) {
+            group.recovered.push(instance.clone());
+            group.recovered.sort();
+        }
+        if store
+            .put_record(&notice.group, &body(&group), Some(record.version))
+            .await?
+        {
+            group_state = Some(group);
+            break;
+        }
+    }
+    let ops_item = group_state.as_ref().and_then(|g| g.ops_item.clone());
+    let all = group_state
+        .as_ref()
+        .is_some_and(|g| g.instances.iter().all(|i| g.recovered.contains(i)));
+    if let Err(e) = annotator
+        .recovered(instance, ops_item.as_deref(), all)
+        .await
+    {
+        annotation_failed(&e);
+    }
+    if let Some(at) = group_state
+        .as_ref()
+        .and_then(|g| g.message.as_ref())
+        .or(notice.message.as_ref())
+    {
+        let text = format!(
+            "{instance} is running again (since {}).{}",
+            since.format("%Y-%m-%d %H:%M:%S UTC"),
+            if all {
+                " Every instance of this failure has recovered."
+            } else {
+                ""
+            }
+        );
+        notifier
+            .reply(at, &serde_json::json!({ "text": text, "blocks": [{ "type": "section", "text": { "type": "mrkdwn", "text": text } }] }))
+            .await?;
+    }
+    Ok(true)
+}
+
+/// Removes `instance` from the group at `gkey`. Returns the group's message
+/// when the instance was its only member, so the caller can reuse it.
+async fn leave_group<S: Store, N: Notifier, A: Annotator>(
+    store: &S,
+    notifier: &N,
+    annotator: &A,
     gkey: &str,
     instance: &InstanceId,
 ) -> Result<Option<MessageRef>, PipelineError> {
@@ -155,24 +295,41 @@ async fn leave_group<S: Store, N: Notifier>(
             if let (false, Some(at)) = (alone, &group.message) {
                 notifier.update(at, &render(&group)).await?;
             }
+            // The unexplained OpsItem is superseded by the new cause's.
+            if let (true, Some(id)) = (alone, group.ops_item.as_deref()) {
+                if let Err(e) = annotator.recovered(instance, Some(id), true).await {
+                    annotation_failed(&e);
+                }
+            }
             return Ok(reused);
         }
     }
     Err(PipelineError::Contention(gkey.to_owned()))
 }
 
+/// The group after [`join_group`].
+struct Joined {
+    /// The group as this call left it.
+    group: GroupNotice,
+    /// The group when this call added the instance to an existing group
+    /// (its OpsItem needs the new member).
+    grown: Option<GroupNotice>,
+}
+
 /// Adds the diagnosis' instance to its group, posting the group's message
 /// (or updating `reuse`) when this call opens the group, updating it when
-/// the group already has one. Returns the group's message.
+/// the group already has one.
+#[allow(clippy::too_many_arguments)]
 async fn join_group<S: Store, N: Notifier>(
     store: &S,
     notifier: &N,
     settings: &Settings,
     gkey: &str,
-    diagnosis: Diagnosis,
+    diagnosis: &Diagnosis,
     reuse: Option<MessageRef>,
+    ops_item: Option<String>,
     now: DateTime<Utc>,
-) -> Result<Option<MessageRef>, PipelineError> {
+) -> Result<Joined, PipelineError> {
     let instance = diagnosis.instance_id.clone();
     for _ in 0..MAX_ATTEMPTS {
         let current = store.record(gkey).await?;
@@ -187,13 +344,17 @@ async fn join_group<S: Store, N: Notifier>(
         match open {
             Some((mut group, version)) => {
                 if group.instances.contains(&instance) {
-                    return Ok(group.message);
+                    return Ok(Joined { group, grown: None });
                 }
                 group.instances.push(instance.clone());
                 group.instances.sort();
+                group.recovered.retain(|i| i != &instance);
                 group.volumes.extend(diagnosis.volume_ids.iter().cloned());
                 group.volumes.sort();
                 group.volumes.dedup();
+                if group.ops_item.is_none() {
+                    group.ops_item = ops_item.clone();
+                }
                 if !store.put_record(gkey, &body(&group), Some(version)).await? {
                     continue;
                 }
@@ -201,7 +362,10 @@ async fn join_group<S: Store, N: Notifier>(
                     notifier.update(at, &render(&group)).await?;
                 }
                 // Without a message yet, the poster renders the final set.
-                return Ok(group.message);
+                return Ok(Joined {
+                    grown: Some(group.clone()),
+                    group,
+                });
             }
             None => {
                 let group = GroupNotice {
@@ -210,6 +374,8 @@ async fn join_group<S: Store, N: Notifier>(
                     instances: vec![instance.clone()],
                     volumes: diagnosis.volume_ids.clone(),
                     diagnosis: diagnosis.clone(),
+                    ops_item: ops_item.clone(),
+                    recovered: Vec::new(),
                 };
                 if !store
                     .put_record(gkey, &body(&group), current.as_ref().map(|r| r.version))
@@ -217,7 +383,11 @@ async fn join_group<S: Store, N: Notifier>(
                 {
                     continue;
                 }
-                return open_group(store, notifier, gkey, group, reuse).await;
+                let message = open_group(store, notifier, gkey, group.clone(), reuse).await?;
+                return Ok(Joined {
+                    group: GroupNotice { message, ..group },
+                    grown: None,
+                });
             }
         }
     }

@@ -134,6 +134,20 @@ fn event_link(region: Option<&str>, event_id: &str) -> String {
     }
 }
 
+/// A link to an OpsCenter OpsItem in the Systems Manager console.
+pub fn ops_item_link(region: Option<&str>, ops_item: &str) -> String {
+    let safe = !ops_item.is_empty()
+        && ops_item
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-');
+    match region.filter(|r| url_safe_region(r)) {
+        Some(r) if safe => format!(
+            "OpsItem <https://{r}.console.aws.amazon.com/systems-manager/opsitems/{ops_item}?region={r}|{ops_item}>"
+        ),
+        _ => format!("OpsItem `{}`", escape(ops_item)),
+    }
+}
+
 fn section(text: String) -> Value {
     json!({ "type": "section", "text": { "type": "mrkdwn", "text": fit(&text, SECTION_MAX) } })
 }

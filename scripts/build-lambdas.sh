@@ -8,18 +8,18 @@
 # cross linker) and the aarch64-unknown-linux-gnu Rust target via rustup.
 #
 # Time: a cold build compiles the AWS SDK crates for aarch64 in release mode,
-# 10-20 minutes on 2 cores (see docs/deploy.md for the measured numbers); a
-# warm rebuild after a change in shared/ takes a minute or two. This is why it
+# about 15 minutes on 2 cores; a rebuild after a change in shared/ about 2
+# minutes (measured numbers in docs/deploy.md). This is why it
 # is not part of scripts/test.sh.
 #
 # Usage: bash scripts/build-lambdas.sh            (both functions)
 #        NICE=10 bash scripts/build-lambdas.sh     (lower CPU priority)
 # Extra arguments go to `cargo lambda build` (e.g. --locked).
 #
-# `sam build` does not use this output: SAM runs its own
-# `cargo lambda build --release --arm64 --bin <Binary>` in each CodeUri
-# (see docs/deploy.md). Use this script to check that the bootstraps build
-# and how large they are, or to deploy them some other way.
+# `sam build` runs its own `cargo lambda build --release --arm64 --bin <Binary>`
+# in each CodeUri; SAM CLI 1.170 builds into the same workspace target/, so
+# after this script it only copies the bootstraps (docs/deploy.md). Use this
+# script to check that both bootstraps build and how large they are.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

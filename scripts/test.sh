@@ -29,6 +29,12 @@ step "templates: cfn-lint, sam validate --lint, checkov (offline, zero findings)
 # build takes longer than the rest of the suite (see docs/deploy.md).
 bash scripts/lint-templates.sh
 
+step "cargo lambda: both functions run locally on the seed story"
+# Builds the functions, runs them under `cargo lambda watch` against moto and the
+# Slack receiver, invokes them with the events/ samples (docs: README, "Run the
+# functions locally") and checks the one expected Slack message.
+bash scripts/local-run.sh --check
+
 step "cargo fmt --check"
 cargo fmt --all -- --check
 

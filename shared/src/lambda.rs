@@ -35,9 +35,13 @@ pub fn init_tracing() {
 #[cfg(feature = "aws")]
 pub async fn run() -> Result<(), lambda_runtime::Error> {
     init_tracing();
-    let config = crate::aws::config::Config::from_env()?;
+    let config = crate::aws::config::Config::from_env().inspect_err(|e| {
+        tracing::error!(error = %e, "configuration");
+    })?;
     let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
-    let pipeline = crate::aws::config::pipeline(&config, &sdk).await?;
+    let pipeline = crate::aws::config::pipeline(&config, &sdk)
+        .await
+        .inspect_err(|e| tracing::error!(error = %e, "start-up"))?;
     let pipeline = &pipeline;
     lambda_runtime::run(lambda_runtime::service_fn(
         move |event: lambda_runtime::LambdaEvent<Value>| async move {

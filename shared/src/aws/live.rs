@@ -167,6 +167,33 @@ impl AwsLiveChecks {
         self.calls.fetch_add(1, Ordering::SeqCst);
     }
 
+    /// Calls `describe` once per [`DESCRIBE_CHUNK`] ids, counting each call;
+    /// a failed call is logged and skipped so the other chunks still count.
+    async fn in_chunks<T: ToString, R, E, F, Fut>(
+        &self,
+        ids: &[T],
+        call: &str,
+        describe: F,
+    ) -> Vec<R>
+    where
+        E: std::error::Error + 'static,
+        F: Fn(Vec<String>) -> Fut,
+        Fut: std::future::Future<Output = Result<R, E>>,
+    {
+        let mut responses = Vec::new();
+        for chunk in ids.chunks(DESCRIBE_CHUNK) {
+            self.count();
+            match describe(chunk.iter().map(ToString::to_string).collect()).await {
+                Ok(r) => responses.push(r),
+                Err(e) => warn(
+                    call,
+                    &aws_sdk_ec2::error::DisplayErrorContext(&e).to_string(),
+                ),
+            }
+        }
+        responses
+    }
+
     async fn instances(
         &self,
         c: &Clients,
@@ -174,24 +201,15 @@ impl AwsLiveChecks {
         out: &mut Vec<Evidence>,
     ) -> BTreeSet<VolumeId> {
         let mut volumes = BTreeSet::new();
-        for chunk in ids.chunks(DESCRIBE_CHUNK) {
-            self.count();
-            let response = c
-                .ec2
-                .describe_instances()
-                .set_instance_ids(Some(chunk.iter().map(|i| i.to_string()).collect()))
-                .send()
-                .await;
-            let response = match response {
-                Ok(r) => r,
-                Err(e) => {
-                    warn(
-                        "ec2:DescribeInstances",
-                        &aws_sdk_ec2::error::DisplayErrorContext(&e).to_string(),
-                    );
-                    continue;
-                }
-            };
+        let responses = self
+            .in_chunks(ids, "ec2:DescribeInstances", |chunk| {
+                c.ec2
+                    .describe_instances()
+                    .set_instance_ids(Some(chunk))
+                    .send()
+            })
+            .await;
+        for response in responses {
             for reservation in response.reservations() {
                 for instance in reservation.instances() {
                     let Some(instance_id) = instance.instance_id().and_then(InstanceId::parse)
@@ -242,24 +260,12 @@ impl AwsLiveChecks {
         out: &mut Vec<Evidence>,
     ) -> BTreeSet<KeyArn> {
         let mut keys = BTreeSet::new();
-        for chunk in ids.chunks(DESCRIBE_CHUNK) {
-            self.count();
-            let response = c
-                .ec2
-                .describe_volumes()
-                .set_volume_ids(Some(chunk.iter().map(|v| v.to_string()).collect()))
-                .send()
-                .await;
-            let response = match response {
-                Ok(r) => r,
-                Err(e) => {
-                    warn(
-                        "ec2:DescribeVolumes",
-                        &aws_sdk_ec2::error::DisplayErrorContext(&e).to_string(),
-                    );
-                    continue;
-                }
-            };
+        let responses = self
+            .in_chunks(ids, "ec2:DescribeVolumes", |chunk| {
+                c.ec2.describe_volumes().set_volume_ids(Some(chunk)).send()
+            })
+            .await;
+        for response in responses {
             for volume in response.volumes() {
                 let Some(volume_id) = volume.volume_id().and_then(VolumeId::parse) else {
                     continue;

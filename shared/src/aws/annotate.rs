@@ -43,6 +43,16 @@ fn failed(service: &'static str, message: String) -> ServiceError {
     ServiceError { service, message }
 }
 
+/// Maps an SDK error to a [`ServiceError`] with the SDK's full context.
+fn sdk<E: std::error::Error + 'static>(service: &'static str) -> impl Fn(E) -> ServiceError {
+    move |e| {
+        failed(
+            service,
+            aws_sdk_ssm::error::DisplayErrorContext(&e).to_string(),
+        )
+    }
+}
+
 fn searchable(value: impl Into<String>) -> OpsItemDataValue {
     OpsItemDataValue::builder()
         .value(value)
@@ -168,7 +178,7 @@ impl AwsAnnotator {
             .filters(open)
             .send()
             .await
-            .map_err(|e| err(aws_sdk_ssmincidents::error::DisplayErrorContext(&e).to_string()))?;
+            .map_err(sdk("ssm-incidents"))?;
         for record in records.incident_record_summaries() {
             let arn = record.arn();
             let items = client
@@ -176,9 +186,7 @@ impl AwsAnnotator {
                 .incident_record_arn(arn)
                 .send()
                 .await
-                .map_err(|e| {
-                    err(aws_sdk_ssmincidents::error::DisplayErrorContext(&e).to_string())
-                })?;
+                .map_err(sdk("ssm-incidents"))?;
             let names_instance = items
                 .related_items()
                 .iter()
@@ -203,9 +211,7 @@ impl AwsAnnotator {
                 .event_data(data.to_string())
                 .send()
                 .await
-                .map_err(|e| {
-                    err(aws_sdk_ssmincidents::error::DisplayErrorContext(&e).to_string())
-                })?;
+                .map_err(sdk("ssm-incidents"))?;
             if let (Some(id), Some(region)) = (ops_item, d.region.as_deref()) {
                 let url = format!("https://{region}.console.aws.amazon.com/systems-manager/opsitems/{id}?region={region}");
                 let identifier = ItemIdentifier::builder()
@@ -223,9 +229,7 @@ impl AwsAnnotator {
                     .related_items_update(RelatedItemsUpdate::ItemToAdd(related))
                     .send()
                     .await
-                    .map_err(|e| {
-                        err(aws_sdk_ssmincidents::error::DisplayErrorContext(&e).to_string())
-                    })?;
+                    .map_err(sdk("ssm-incidents"))?;
             }
         }
         Ok(())
@@ -261,10 +265,7 @@ impl Annotator for AwsAnnotator {
                 Some(CreateOpsItemError::OpsItemAlreadyExistsException(exists)) => {
                     Ok(exists.ops_item_id().map(str::to_owned))
                 }
-                _ => Err(failed(
-                    "ssm",
-                    aws_sdk_ssm::error::DisplayErrorContext(&e).to_string(),
-                )),
+                _ => Err(sdk("ssm")(e)),
             },
         }
     }
@@ -286,12 +287,7 @@ impl Annotator for AwsAnnotator {
         for (key, value) in operational_data(d, &group.instances) {
             request = request.operational_data(key, value);
         }
-        request.send().await.map_err(|e| {
-            failed(
-                "ssm",
-                aws_sdk_ssm::error::DisplayErrorContext(&e).to_string(),
-            )
-        })?;
+        request.send().await.map_err(sdk("ssm"))?;
         Ok(())
     }
 
@@ -311,12 +307,7 @@ impl Annotator for AwsAnnotator {
                 .entries(entry.build())
                 .send()
                 .await
-                .map_err(|e| {
-                    failed(
-                        "events",
-                        aws_sdk_eventbridge::error::DisplayErrorContext(&e).to_string(),
-                    )
-                })?;
+                .map_err(sdk("events"))?;
             if out.failed_entry_count() > 0 {
                 let why = out
                     .entries()
@@ -342,12 +333,7 @@ impl Annotator for AwsAnnotator {
                 .tags(tag)
                 .send()
                 .await
-                .map_err(|e| {
-                    failed(
-                        "ec2",
-                        aws_sdk_ec2::error::DisplayErrorContext(&e).to_string(),
-                    )
-                })?;
+                .map_err(sdk("ec2"))?;
         }
         if let Some(incidents) = &self.incidents {
             self.annotate_incidents(incidents, d, ops_item).await?;
@@ -367,12 +353,7 @@ impl Annotator for AwsAnnotator {
                 .tags(aws_sdk_ec2::types::Tag::builder().key(FAILURE_TAG).build())
                 .send()
                 .await
-                .map_err(|e| {
-                    failed(
-                        "ec2",
-                        aws_sdk_ec2::error::DisplayErrorContext(&e).to_string(),
-                    )
-                })?;
+                .map_err(sdk("ec2"))?;
         }
         if let (Some(ssm), Some(id), true) = (&self.ssm, ops_item, group_recovered) {
             ssm.update_ops_item()
@@ -380,12 +361,7 @@ impl Annotator for AwsAnnotator {
                 .status(OpsItemStatus::Resolved)
                 .send()
                 .await
-                .map_err(|e| {
-                    failed(
-                        "ssm",
-                        aws_sdk_ssm::error::DisplayErrorContext(&e).to_string(),
-                    )
-                })?;
+                .map_err(sdk("ssm"))?;
         }
         Ok(())
     }

@@ -79,6 +79,28 @@ impl DynamoStore {
         AttributeValue::N((now + self.retention).as_secs().to_string())
     }
 
+    /// The outcome of a conditional PutItem: written, or beaten by another
+    /// writer (the condition failed), or a backend error.
+    fn conditional_put(
+        &self,
+        result: Result<
+            aws_sdk_dynamodb::operation::put_item::PutItemOutput,
+            aws_sdk_dynamodb::error::SdkError<aws_sdk_dynamodb::operation::put_item::PutItemError>,
+        >,
+    ) -> Result<bool, StoreError> {
+        match result {
+            Ok(_) => Ok(true),
+            Err(err)
+                if err
+                    .as_service_error()
+                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
+            {
+                Ok(false)
+            }
+            Err(err) => Err(self.backend("PutItem", err)),
+        }
+    }
+
     fn backend(&self, operation: &str, err: impl std::error::Error + 'static) -> StoreError {
         StoreError::Backend(format!(
             "{operation} on table {}: {}",
@@ -104,17 +126,7 @@ impl Store for DynamoStore {
             .condition_expression("attribute_not_exists(pk)")
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(true),
-            Err(err)
-                if err
-                    .as_service_error()
-                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
-            {
-                Ok(false)
-            }
-            Err(err) => Err(self.backend("PutItem", err)),
-        }
+        self.conditional_put(result)
     }
 
     async fn events(&self, partition: &str) -> Result<Vec<StoredEvent>, StoreError> {
@@ -187,17 +199,7 @@ impl Store for DynamoStore {
                 .expression_attribute_names("#v", "version")
                 .expression_attribute_values(":expected", AttributeValue::N(current.to_string())),
         };
-        match request.send().await {
-            Ok(_) => Ok(true),
-            Err(err)
-                if err
-                    .as_service_error()
-                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
-            {
-                Ok(false)
-            }
-            Err(err) => Err(self.backend("PutItem", err)),
-        }
+        self.conditional_put(request.send().await)
     }
 }
 

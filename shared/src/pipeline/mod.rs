@@ -572,7 +572,7 @@ impl<S: Store, N: Notifier, L: LiveChecks, D: Deferrer, A: Annotator> Pipeline<S
                     }
                 }
                 Err(e) => {
-                    tracing_error(&e);
+                    log_service_error(&e, "live check failed; diagnosing with what is known");
                     still = pending;
                 }
             }
@@ -589,7 +589,7 @@ impl<S: Store, N: Notifier, L: LiveChecks, D: Deferrer, A: Annotator> Pipeline<S
                 .lookup_cloudtrail(&requests)
                 .await
                 .unwrap_or_else(|e| {
-                    tracing_error(&e);
+                    log_service_error(&e, "live check failed; diagnosing with what is known");
                     Vec::new()
                 })
         };
@@ -602,13 +602,15 @@ impl<S: Store, N: Notifier, L: LiveChecks, D: Deferrer, A: Annotator> Pipeline<S
     }
 }
 
+/// Logs a failed best-effort call (a live check, an annotation): the
+/// pipeline goes on with what it knows.
 #[cfg(feature = "lambda")]
-fn tracing_error(e: &ServiceError) {
-    tracing::warn!(service = e.service, error = %e.message, "live check failed; diagnosing with what is known");
+fn log_service_error(e: &ServiceError, what: &str) {
+    tracing::warn!(service = e.service, error = %e.message, "{what}");
 }
 
 #[cfg(not(feature = "lambda"))]
-fn tracing_error(_: &ServiceError) {}
+fn log_service_error(_: &ServiceError, _: &str) {}
 
 /// When the instance's latest known state is `running`, since when.
 fn running_since(set: &EvidenceSet, instance: &InstanceId) -> Option<DateTime<Utc>> {

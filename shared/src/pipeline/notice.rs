@@ -185,13 +185,18 @@ pub async fn publish<S: Store, N: Notifier, A: Annotator>(
 }
 
 /// Annotations are best effort: Slack has the diagnosis either way.
-#[cfg(feature = "lambda")]
 fn annotation_failed(e: &super::ServiceError) {
-    tracing::warn!(service = e.service, error = %e.message, "annotation failed");
+    super::log_service_error(e, "annotation failed");
 }
 
-#[cfg(not(feature = "lambda"))]
-fn annotation_failed(_: &super::ServiceError) {}
+/// A thread reply carrying one mrkdwn text (already escaped where needed).
+fn reply_message(text: &str) -> serde_json::Value {
+    let text = slack::fit(text, slack::SECTION_MAX);
+    serde_json::json!({
+        "text": text,
+        "blocks": [{ "type": "section", "text": { "type": "mrkdwn", "text": text } }]
+    })
+}
 
 /// Marks `instance` as running again since `since`: resolves its part of
 /// the group, replies in the group's thread, and lets the annotator clear
@@ -261,9 +266,7 @@ pub async fn recover<S: Store, N: Notifier, A: Annotator>(
                 ""
             }
         );
-        notifier
-            .reply(at, &serde_json::json!({ "text": text, "blocks": [{ "type": "section", "text": { "type": "mrkdwn", "text": text } }] }))
-            .await?;
+        notifier.reply(at, &reply_message(&text)).await?;
     }
     Ok(true)
 }
@@ -452,10 +455,7 @@ pub fn follow_up(d: &Diagnosis) -> serde_json::Value {
         slack::escape(&d.summary),
         d.cause
     );
-    serde_json::json!({
-        "text": slack::fit(&text, slack::SECTION_MAX),
-        "blocks": [{ "type": "section", "text": { "type": "mrkdwn", "text": slack::fit(&text, slack::SECTION_MAX) } }]
-    })
+    reply_message(&text)
 }
 
 /// Empties a group whose message could not be posted, so the retry of this

@@ -1,14 +1,14 @@
 #!/usr/bin/env bash
 # Builds both Lambda functions for arm64 (Graviton) in release mode:
 #   target/lambda/ec2-state-change/bootstrap
-#   target/lambda/cloudtrail-error/bootstrap
+#   target/lambda/cloudtrail-api-call/bootstrap
 # (under $CARGO_TARGET_DIR instead of target/ when that is set).
 #
 # Installs what it needs itself: cargo-lambda from PyPI (it brings zig, the
 # cross linker) and the aarch64-unknown-linux-gnu Rust target via rustup.
 #
 # Time: a cold build compiles the AWS SDK crates for aarch64 in release mode,
-# about 15 minutes on 2 cores; a rebuild after a change in shared/ about 2
+# about 15 minutes on 2 cores; a rebuild after a change in crates/ about 2
 # minutes (measured numbers in docs/deploy.md). This is why it
 # is not part of scripts/test.sh.
 #
@@ -25,7 +25,7 @@ cd "$(dirname "$0")/.."
 
 CARGO_LAMBDA_VERSION="1.9.2"
 TARGET_TRIPLE="aarch64-unknown-linux-gnu"
-FUNCTIONS=(ec2-state-change cloudtrail-error)
+FUNCTIONS=(ec2-state-change cloudtrail-api-call)
 
 step() { printf '\n== %s (%ss)\n' "$1" "$SECONDS"; }
 

@@ -8,12 +8,12 @@
 #      default $HOME/.cache/start-doctor-target as for scripts/test.sh);
 #   3. starts on free 127.0.0.1 ports: moto (DynamoDB table + SQS queue
 #      created with boto3), the Slack receiver of the tests
-#      (shared/tests/support/slack_receiver.py, as an Incoming Webhook), and
+#      (crates/testkit/slack_receiver.py, as an Incoming Webhook), and
 #      one `cargo lambda watch` per function;
 #   4. invokes them with `cargo lambda invoke <function> --data-file FILE`,
 #      one EventBridge event per call: the state changes to ec2-state-change
 #      (JSON Lines are split into one file per line), then the CloudTrail
-#      events to cloudtrail-error by time, then the deferred checks that
+#      events to cloudtrail-api-call by time, then the deferred checks that
 #      ec2-state-change queued in SQS back to it in SQS batches (as Lambda's
 #      SQS trigger would);
 #   5. prints the Slack messages, and stops everything it started.
@@ -102,8 +102,8 @@ cargo lambda --version
 # `cargo lambda watch` runs `cargo run` on the first invocation; building
 # first makes that instant, and makes a compile error fail here, with its
 # message, rather than as an invocation that never answers.
-step "cargo build (ec2-state-change, cloudtrail-error) in $CARGO_TARGET_DIR"
-timeout "$BUILD_TIMEOUT" cargo build --locked -p ec2-state-change -p cloudtrail-error ||
+step "cargo build (ec2-state-change, cloudtrail-api-call) in $CARGO_TARGET_DIR"
+timeout "$BUILD_TIMEOUT" cargo build --locked -p ec2-state-change -p cloudtrail-api-call ||
     die "the functions did not build (within ${BUILD_TIMEOUT}s)"
 
 # --- services -------------------------------------------------------------------
@@ -185,7 +185,7 @@ start_service moto python3 -m moto.server -H 127.0.0.1 -p "$MOTO_PORT"
 wait_for_port moto "$MOTO_PORT"
 export AWS_ENDPOINT_URL="http://127.0.0.1:$MOTO_PORT"
 QUEUE_URL=$(timeout 120 python3 - "$TABLE" "$QUEUE" <<'EOF'
-# The table shape of shared/src/store/dynamodb.rs (`create_table`).
+# The table shape of crates/aws/src/dynamodb.rs (`create_table`).
 import sys
 import boto3
 table, queue = sys.argv[1:]
@@ -208,7 +208,7 @@ echo "table $TABLE, queue $QUEUE_URL"
 step "Slack receiver"
 # It exits when its standard input closes: a pipe from a long sleep, ended
 # with its process group.
-start_service slack sh -c 'sleep 100000 | exec python3 shared/tests/support/slack_receiver.py 0 xoxb-local-run'
+start_service slack sh -c 'sleep 100000 | exec python3 crates/testkit/slack_receiver.py 0 xoxb-local-run'
 deadline=$((SECONDS + STARTUP_TIMEOUT))
 until SLACK_PORT=$(sed -n 's/^READY \([0-9]*\)$/\1/p' "$work/slack.log") && [ -n "$SLACK_PORT" ]; do
     [ "$SECONDS" -lt "$deadline" ] || die "the Slack receiver did not print READY within ${STARTUP_TIMEOUT}s"
@@ -217,7 +217,7 @@ done
 SLACK="http://127.0.0.1:$SLACK_PORT"
 echo "webhook $SLACK/services/T000/B000/XXXX"
 
-# The functions' configuration (shared/src/aws/config.rs). The AWS SDK reads
+# The functions' configuration (crates/aws/src/config.rs). The AWS SDK reads
 # AWS_ENDPOINT_URL itself; no shared config or credentials files are read.
 cat >"$work/functions.env" <<EOF
 STORE_TABLE=$TABLE
@@ -237,8 +237,8 @@ EOF
 # One emulator per function: at the workspace root `cargo run --bin <fn>`
 # (what `cargo lambda watch` runs) only finds the root package's binary, so
 # each watch is pointed at its function's own manifest.
-step "cargo lambda watch: ec2-state-change on 127.0.0.1:$EC2_PORT, cloudtrail-error on 127.0.0.1:$CT_PORT"
-for fn_port in "ec2-state-change:$EC2_PORT" "cloudtrail-error:$CT_PORT"; do
+step "cargo lambda watch: ec2-state-change on 127.0.0.1:$EC2_PORT, cloudtrail-api-call on 127.0.0.1:$CT_PORT"
+for fn_port in "ec2-state-change:$EC2_PORT" "cloudtrail-api-call:$CT_PORT"; do
     fn=${fn_port%%:*} port=${fn_port##*:}
     start_service "$fn" cargo lambda watch --manifest-path "functions/$fn/Cargo.toml" \
         --invoke-address 127.0.0.1 --invoke-port "$port" --timeout "$INVOKE_TIMEOUT" \
@@ -282,7 +282,7 @@ scenario, out = sys.argv[1:]
 os.makedirs(out)
 FUNCTIONS = {
     "EC2 Instance State-change Notification": "ec2-state-change",
-    "AWS API Call via CloudTrail": "cloudtrail-error",
+    "AWS API Call via CloudTrail": "cloudtrail-api-call",
 }
 state_changes, cloudtrail = [], []
 for root, dirs, files in os.walk(scenario):

@@ -1,0 +1,515 @@
+//! Live checks through the AWS SDK: what EC2, KMS and IAM say now about a
+//! batch of failed starts, and CloudTrail `LookupEvents` as a rate-limited
+//! last resort.
+//!
+//! Calls are batched so that their number grows with distinct keys and
+//! principals, not instances: one `DescribeInstances` and one
+//! `DescribeVolumes` per 200 instances/volumes, one `DescribeKey` and
+//! `GetKeyPolicy` per key, one `SimulatePrincipalPolicy` per (principal,
+//! key), and at most [`MAX_LOOKUP_PAGES`] `LookupEvents` pages per batch,
+//! spaced to CloudTrail's 2 requests per second. Each check is best effort:
+//! a denied or failed call is logged and the others still count.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use aws_sdk_cloudtrail::types::{LookupAttribute, LookupAttributeKey};
+use aws_sdk_iam::types::{ContextEntry, ContextKeyTypeEnum, PolicyEvaluationDecisionType};
+use tokio::sync::Mutex;
+use tokio::time::Instant;
+
+use start_doctor_core::evidence::{
+    Evidence, InstanceReport, KeyReport, Origin, PolicySimulation, SimulatedDecision, VolumeReport,
+};
+use start_doctor_core::ids::{region_of_zone, InstanceId, KeyArn, PrincipalArn, VolumeId};
+use start_doctor_core::key_policy::key_policy_facts;
+use start_doctor_core::ports::{LiveChecks, LiveRequest, ServiceError};
+
+/// The most `LookupEvents` pages one batch may read.
+pub const MAX_LOOKUP_PAGES: usize = 5;
+/// CloudTrail allows 2 `LookupEvents` per second per account and region.
+const LOOKUP_SPACING: Duration = Duration::from_millis(500);
+/// Ids per describe call.
+const DESCRIBE_CHUNK: usize = 200;
+
+/// The SDK clients of one account.
+#[derive(Clone, Debug)]
+pub struct Clients {
+    ec2: aws_sdk_ec2::Client,
+    kms: aws_sdk_kms::Client,
+    iam: aws_sdk_iam::Client,
+    cloudtrail: aws_sdk_cloudtrail::Client,
+}
+
+impl Clients {
+    /// Clients built from one SDK configuration.
+    pub fn new(config: &aws_config::SdkConfig) -> Self {
+        Self {
+            ec2: aws_sdk_ec2::Client::new(config),
+            kms: aws_sdk_kms::Client::new(config),
+            iam: aws_sdk_iam::Client::new(config),
+            cloudtrail: aws_sdk_cloudtrail::Client::new(config),
+        }
+    }
+
+    /// Clients given one by one (tests mix emulated and mocked services).
+    pub fn from_parts(
+        ec2: aws_sdk_ec2::Client,
+        kms: aws_sdk_kms::Client,
+        iam: aws_sdk_iam::Client,
+        cloudtrail: aws_sdk_cloudtrail::Client,
+    ) -> Self {
+        Self {
+            ec2,
+            kms,
+            iam,
+            cloudtrail,
+        }
+    }
+}
+
+/// How live checks reach member accounts of an organization: the central
+/// account assumes a read-only role of this name in the account an event
+/// came from.
+#[derive(Clone, Debug)]
+pub struct CrossAccount {
+    /// The SDK configuration the role is assumed with.
+    pub base: aws_config::SdkConfig,
+    /// The central account's id: its instances use the function's own role.
+    pub home_account: String,
+    /// The role name in member accounts (`READ_ROLE_NAME`).
+    pub role_name: String,
+}
+
+/// Live checks through the AWS SDK, built once per Lambda container.
+#[derive(Debug)]
+pub struct AwsLiveChecks {
+    home: Clients,
+    cross_account: Option<CrossAccount>,
+    assumed: Mutex<BTreeMap<String, Clients>>,
+    last_lookup: Mutex<Option<Instant>>,
+    calls: AtomicUsize,
+}
+
+impl AwsLiveChecks {
+    /// Live checks with clients built from one SDK configuration.
+    pub fn new(config: &aws_config::SdkConfig) -> Self {
+        Self::from_clients(Clients::new(config))
+    }
+
+    /// Live checks with the given clients for the function's own account.
+    pub fn from_clients(home: Clients) -> Self {
+        Self {
+            home,
+            cross_account: None,
+            assumed: Mutex::new(BTreeMap::new()),
+            last_lookup: Mutex::new(None),
+            calls: AtomicUsize::new(0),
+        }
+    }
+
+    /// Checks instances of other accounts through their read-only role.
+    pub fn with_cross_account(mut self, cross_account: CrossAccount) -> Self {
+        self.cross_account = Some(cross_account);
+        self
+    }
+
+    /// How many AWS requests these checks have made.
+    pub fn calls(&self) -> usize {
+        self.calls.load(Ordering::SeqCst)
+    }
+
+    /// The clients for `account`: the function's own, or (when cross-account
+    /// checks are configured and the account is another) clients with the
+    /// account's read-only role, assumed once per container.
+    pub async fn clients_for(&self, account: Option<&str>) -> Clients {
+        let (Some(cross), Some(account)) = (&self.cross_account, account) else {
+            return self.home.clone();
+        };
+        if account == cross.home_account {
+            return self.home.clone();
+        }
+        let mut assumed = self.assumed.lock().await;
+        if let Some(clients) = assumed.get(account) {
+            return clients.clone();
+        }
+        let partition = cross.base.region().map_or("aws", |r| {
+            if r.as_ref().starts_with("cn-") {
+                "aws-cn"
+            } else if r.as_ref().starts_with("us-gov-") {
+                "aws-us-gov"
+            } else {
+                "aws"
+            }
+        });
+        let role = format!("arn:{partition}:iam::{account}:role/{}", cross.role_name);
+        let provider = aws_config::sts::AssumeRoleProvider::builder(role)
+            .session_name("start-doctor-live-check")
+            .configure(&cross.base)
+            .build()
+            .await;
+        let config = cross
+            .base
+            .to_builder()
+            .credentials_provider(
+                aws_credential_types::provider::SharedCredentialsProvider::new(provider),
+            )
+            .build();
+        let clients = Clients::new(&config);
+        assumed.insert(account.to_owned(), clients.clone());
+        clients
+    }
+
+    fn count(&self) {
+        self.calls.fetch_add(1, Ordering::SeqCst);
+    }
+
+    /// Calls `describe` once per [`DESCRIBE_CHUNK`] ids, counting each call;
+    /// a failed call is logged and skipped so the other chunks still count.
+    async fn in_chunks<T: ToString, R, E, F, Fut>(
+        &self,
+        ids: &[T],
+        call: &str,
+        describe: F,
+    ) -> Vec<R>
+    where
+        E: std::error::Error + 'static,
+        F: Fn(Vec<String>) -> Fut,
+        Fut: std::future::Future<Output = Result<R, E>>,
+    {
+        let mut responses = Vec::new();
+        for chunk in ids.chunks(DESCRIBE_CHUNK) {
+            self.count();
+            match describe(chunk.iter().map(ToString::to_string).collect()).await {
+                Ok(r) => responses.push(r),
+                Err(e) => warn(
+                    call,
+                    &aws_sdk_ec2::error::DisplayErrorContext(&e).to_string(),
+                ),
+            }
+        }
+        responses
+    }
+
+    async fn instances(
+        &self,
+        c: &Clients,
+        ids: &[InstanceId],
+        out: &mut Vec<Evidence>,
+    ) -> BTreeSet<VolumeId> {
+        let mut volumes = BTreeSet::new();
+        let responses = self
+            .in_chunks(ids, "ec2:DescribeInstances", |chunk| {
+                c.ec2
+                    .describe_instances()
+                    .set_instance_ids(Some(chunk))
+                    .send()
+            })
+            .await;
+        for response in responses {
+            for reservation in response.reservations() {
+                for instance in reservation.instances() {
+                    let Some(instance_id) = instance.instance_id().and_then(InstanceId::parse)
+                    else {
+                        continue;
+                    };
+                    let report = InstanceReport::new(
+                        instance_id,
+                        instance.state().and_then(|s| s.name()).map(|n| n.as_str()),
+                        (
+                            instance.state_reason().and_then(|r| r.code()),
+                            instance.state_reason().and_then(|r| r.message()),
+                        ),
+                        instance
+                            .block_device_mappings()
+                            .iter()
+                            .filter_map(|m| m.ebs()?.volume_id())
+                            .filter_map(VolumeId::parse),
+                        instance
+                            .tags()
+                            .iter()
+                            .filter_map(|t| Some((t.key()?, t.value().unwrap_or_default()))),
+                        Origin {
+                            account: reservation.owner_id().map(str::to_owned),
+                            region: instance
+                                .placement()
+                                .and_then(|p| p.availability_zone())
+                                .and_then(region_of_zone),
+                        },
+                    );
+                    volumes.extend(report.volume_ids.iter().cloned());
+                    out.push(Evidence::Instance(report));
+                }
+            }
+        }
+        volumes
+    }
+
+    async fn volumes(
+        &self,
+        c: &Clients,
+        ids: &[VolumeId],
+        out: &mut Vec<Evidence>,
+    ) -> BTreeSet<KeyArn> {
+        let mut keys = BTreeSet::new();
+        let responses = self
+            .in_chunks(ids, "ec2:DescribeVolumes", |chunk| {
+                c.ec2.describe_volumes().set_volume_ids(Some(chunk)).send()
+            })
+            .await;
+        for response in responses {
+            for volume in response.volumes() {
+                let Some(volume_id) = volume.volume_id().and_then(VolumeId::parse) else {
+                    continue;
+                };
+                let report = VolumeReport::new(
+                    volume_id,
+                    volume.kms_key_id(),
+                    volume
+                        .attachments()
+                        .iter()
+                        .filter_map(|a| a.instance_id().and_then(InstanceId::parse)),
+                );
+                keys.extend(report.key.clone());
+                out.push(Evidence::Volume(report));
+            }
+        }
+        keys
+    }
+
+    async fn key(&self, c: &Clients, key: &KeyArn, out: &mut Vec<Evidence>) -> Option<bool> {
+        self.count();
+        let described = match c.kms.describe_key().key_id(key.as_str()).send().await {
+            Ok(r) => r,
+            Err(e) => {
+                warn(
+                    "kms:DescribeKey",
+                    &aws_sdk_kms::error::DisplayErrorContext(&e).to_string(),
+                );
+                return None;
+            }
+        };
+        let metadata = described.key_metadata()?;
+        let customer_managed = metadata.key_manager().map(|m| m.as_str()) != Some("AWS");
+        let policy = if customer_managed {
+            self.count();
+            match c
+                .kms
+                .get_key_policy()
+                .key_id(key.as_str())
+                .policy_name("default")
+                .send()
+                .await
+            {
+                Ok(r) => {
+                    let account = key.as_str().split(':').nth(4).unwrap_or_default();
+                    r.policy().and_then(|p| key_policy_facts(p, account))
+                }
+                Err(e) => {
+                    warn(
+                        "kms:GetKeyPolicy",
+                        &aws_sdk_kms::error::DisplayErrorContext(&e).to_string(),
+                    );
+                    None
+                }
+            }
+        } else {
+            None
+        };
+        out.push(Evidence::Key(KeyReport::new(
+            key.clone(),
+            metadata.key_state().map(|s| s.as_str()),
+            metadata.key_manager().map(|m| m.as_str()),
+            policy,
+        )));
+        Some(customer_managed)
+    }
+
+    async fn simulate(
+        &self,
+        c: &Clients,
+        principal: &PrincipalArn,
+        key: &KeyArn,
+        out: &mut Vec<Evidence>,
+    ) {
+        let context = ContextEntry::builder()
+            .context_key_name("kms:GrantIsForAWSResource")
+            .context_key_type(ContextKeyTypeEnum::Boolean)
+            .context_key_values("true")
+            .build();
+        self.count();
+        let response = c
+            .iam
+            .simulate_principal_policy()
+            .policy_source_arn(principal.as_str())
+            .action_names("kms:CreateGrant")
+            .resource_arns(key.as_str())
+            .context_entries(context)
+            .send()
+            .await;
+        let response = match response {
+            Ok(r) => r,
+            Err(e) => {
+                warn(
+                    "iam:SimulatePrincipalPolicy",
+                    &aws_sdk_iam::error::DisplayErrorContext(&e).to_string(),
+                );
+                return;
+            }
+        };
+        let decision = response
+            .evaluation_results()
+            .first()
+            .map(|r| match r.eval_decision() {
+                PolicyEvaluationDecisionType::Allowed => SimulatedDecision::Allowed,
+                PolicyEvaluationDecisionType::ExplicitDeny => SimulatedDecision::ExplicitDeny,
+                _ => SimulatedDecision::ImplicitDeny,
+            });
+        if let Some(decision) = decision {
+            out.push(Evidence::Simulation(PolicySimulation {
+                principal: principal.clone(),
+                key: key.clone(),
+                action: "kms:CreateGrant".to_owned(),
+                decision,
+            }));
+        }
+    }
+
+    /// Waits until a `LookupEvents` call is allowed.
+    async fn lookup_slot(&self) {
+        let mut last = self.last_lookup.lock().await;
+        if let Some(at) = *last {
+            tokio::time::sleep_until(at + LOOKUP_SPACING).await;
+        }
+        *last = Some(Instant::now());
+    }
+}
+
+fn warn(call: &str, error: &str) {
+    tracing::warn!(
+        call,
+        error,
+        "live check failed; continuing with what is known"
+    );
+}
+
+/// Requests grouped by account, in account order.
+fn by_account(requests: &[LiveRequest]) -> BTreeMap<Option<&str>, Vec<&LiveRequest>> {
+    let mut groups: BTreeMap<Option<&str>, Vec<&LiveRequest>> = BTreeMap::new();
+    for r in requests {
+        groups.entry(r.account.as_deref()).or_default().push(r);
+    }
+    groups
+}
+
+impl LiveChecks for AwsLiveChecks {
+    async fn describe(&self, requests: &[LiveRequest]) -> Result<Vec<Evidence>, ServiceError> {
+        let mut out = Vec::new();
+        for (account, requests) in by_account(requests) {
+            let c = self.clients_for(account).await;
+            let instances: Vec<InstanceId> = requests
+                .iter()
+                .map(|r| r.instance_id.clone())
+                .collect::<BTreeSet<_>>()
+                .into_iter()
+                .collect();
+            let volumes: Vec<VolumeId> = self
+                .instances(&c, &instances, &mut out)
+                .await
+                .into_iter()
+                .collect();
+            let keys: Vec<KeyArn> = self
+                .volumes(&c, &volumes, &mut out)
+                .await
+                .into_iter()
+                .collect();
+            let principals: BTreeSet<&PrincipalArn> = requests
+                .iter()
+                .filter_map(|r| r.principal.as_ref())
+                .collect();
+            for key in &keys {
+                if self.key(&c, key, &mut out).await == Some(true) {
+                    for principal in &principals {
+                        self.simulate(&c, principal, key, &mut out).await;
+                    }
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    async fn lookup_cloudtrail(
+        &self,
+        requests: &[LiveRequest],
+    ) -> Result<Vec<Evidence>, ServiceError> {
+        let mut out = Vec::new();
+        for (account, requests) in by_account(requests) {
+            let c = self.clients_for(account).await;
+            self.lookup(&c, &requests, &mut out).await?;
+        }
+        Ok(out)
+    }
+}
+
+impl AwsLiveChecks {
+    /// One account's `LookupEvents` for denied `CreateGrant` calls around
+    /// the failures.
+    async fn lookup(
+        &self,
+        c: &Clients,
+        requests: &[&LiveRequest],
+        out: &mut Vec<Evidence>,
+    ) -> Result<(), ServiceError> {
+        let times: Vec<chrono::DateTime<chrono::Utc>> =
+            requests.iter().filter_map(|r| r.failed_at).collect();
+        let (Some(first), Some(last)) = (times.iter().min(), times.iter().max()) else {
+            return Ok(());
+        };
+        let start = aws_sdk_cloudtrail::primitives::DateTime::from_secs(
+            (*first - chrono::Duration::minutes(5)).timestamp(),
+        );
+        let end = aws_sdk_cloudtrail::primitives::DateTime::from_secs(
+            (*last + chrono::Duration::minutes(20)).timestamp(),
+        );
+        let attribute = LookupAttribute::builder()
+            .attribute_key(LookupAttributeKey::EventName)
+            .attribute_value("CreateGrant")
+            .build()
+            .map_err(|e| ServiceError {
+                service: "cloudtrail",
+                message: e.to_string(),
+            })?;
+        let mut token: Option<String> = None;
+        for _ in 0..MAX_LOOKUP_PAGES {
+            self.lookup_slot().await;
+            self.count();
+            let response = c
+                .cloudtrail
+                .lookup_events()
+                .lookup_attributes(attribute.clone())
+                .start_time(start)
+                .end_time(end)
+                .max_results(50)
+                .set_next_token(token.take())
+                .send()
+                .await
+                .map_err(|e| ServiceError {
+                    service: "cloudtrail",
+                    message: aws_sdk_cloudtrail::error::DisplayErrorContext(&e).to_string(),
+                })?;
+            for event in response.events() {
+                if let Some(record) = event.cloud_trail_event() {
+                    if let Ok(document) = start_doctor_core::read_document(record.as_bytes()) {
+                        out.extend(document.evidence);
+                    }
+                }
+            }
+            token = response.next_token().map(str::to_owned);
+            if token.is_none() {
+                break;
+            }
+        }
+        Ok(())
+    }
+}

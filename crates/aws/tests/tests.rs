@@ -1,0 +1,9 @@
+//! The AWS crate's tests, one binary: the DynamoDB store on moto, Slack
+//! delivery against the local receiver, and the functions' handler end to
+//! end on moto, `aws-smithy-mocks` and the receiver.
+
+mod e2e_annotate;
+mod e2e_aws;
+mod slack_delivery;
+mod store_dynamodb;
+mod support;

@@ -1,0 +1,3 @@
+//! The `start-doctor` binary as a process, one test binary.
+
+mod cli;

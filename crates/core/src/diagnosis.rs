@@ -1,0 +1,190 @@
+//! The diagnosis: what the CLI prints, the Lambdas post and the diagnosis
+//! event carries. Its JSON form is the contract pinned by
+//! `schema/diagnosis.schema.json`.
+
+use std::fmt;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::ids::{InstanceId, KeyArn, PrincipalArn, VolumeId};
+
+/// Why a start failed. The serde names are the stable contract strings.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Cause {
+    /// No identity-based policy allows the caller `kms:CreateGrant` (or the
+    /// KMS action EC2 needed) on the key.
+    KmsIdentityPolicyMissing,
+    /// The key policy does not allow the caller, and does not let IAM
+    /// policies grant access.
+    KmsKeyPolicyMissing,
+    /// An explicit deny (identity policy, key policy, SCP, boundary) blocks it.
+    KmsExplicitDeny,
+    /// KMS denied access without saying which policy is missing.
+    KmsAccessDenied,
+    /// The key is disabled (or in another unusable state).
+    KmsKeyDisabled,
+    /// The key is scheduled for deletion.
+    KmsKeyPendingDeletion,
+    /// The key does not exist (deleted, wrong region or account).
+    KmsKeyNotFound,
+    /// EC2 had no capacity for the instance type in the zone.
+    InsufficientCapacity,
+    /// The account's EBS volume limit was reached.
+    VolumeLimitExceeded,
+    /// A snapshot the instance's volumes come from does not exist.
+    SnapshotNotFound,
+    /// The start failed and the evidence does not say why.
+    InternalErrorUnexplained,
+}
+
+impl Cause {
+    /// Every cause, in contract order.
+    pub const ALL: [Cause; 11] = [
+        Cause::KmsIdentityPolicyMissing,
+        Cause::KmsKeyPolicyMissing,
+        Cause::KmsExplicitDeny,
+        Cause::KmsAccessDenied,
+        Cause::KmsKeyDisabled,
+        Cause::KmsKeyPendingDeletion,
+        Cause::KmsKeyNotFound,
+        Cause::InsufficientCapacity,
+        Cause::VolumeLimitExceeded,
+        Cause::SnapshotNotFound,
+        Cause::InternalErrorUnexplained,
+    ];
+
+    /// The contract name, e.g. `kms_identity_policy_missing`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Cause::KmsIdentityPolicyMissing => "kms_identity_policy_missing",
+            Cause::KmsKeyPolicyMissing => "kms_key_policy_missing",
+            Cause::KmsExplicitDeny => "kms_explicit_deny",
+            Cause::KmsAccessDenied => "kms_access_denied",
+            Cause::KmsKeyDisabled => "kms_key_disabled",
+            Cause::KmsKeyPendingDeletion => "kms_key_pending_deletion",
+            Cause::KmsKeyNotFound => "kms_key_not_found",
+            Cause::InsufficientCapacity => "insufficient_capacity",
+            Cause::VolumeLimitExceeded => "volume_limit_exceeded",
+            Cause::SnapshotNotFound => "snapshot_not_found",
+            Cause::InternalErrorUnexplained => "internal_error_unexplained",
+        }
+    }
+
+    /// A short title for people: Slack headers, OpsItem titles.
+    pub fn title(self) -> &'static str {
+        match self {
+            Cause::KmsIdentityPolicyMissing => "KMS grant denied: identity policy missing",
+            Cause::KmsKeyPolicyMissing => "KMS grant denied: key policy missing",
+            Cause::KmsExplicitDeny => "KMS grant denied: explicit deny",
+            Cause::KmsAccessDenied => "KMS access denied",
+            Cause::KmsKeyDisabled => "KMS key disabled",
+            Cause::KmsKeyPendingDeletion => "KMS key pending deletion",
+            Cause::KmsKeyNotFound => "KMS key not found",
+            Cause::InsufficientCapacity => "insufficient capacity",
+            Cause::VolumeLimitExceeded => "EBS volume limit exceeded",
+            Cause::SnapshotNotFound => "snapshot not found",
+            Cause::InternalErrorUnexplained => "internal error, cause unknown",
+        }
+    }
+}
+
+impl fmt::Display for Cause {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// What kind of fix a remediation is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RemediationKind {
+    /// Attach an identity policy to the role or user.
+    IdentityPolicy,
+    /// Add a statement to the key policy.
+    KeyPolicy,
+    /// Find and narrow the explicit deny.
+    RemoveExplicitDeny,
+    /// Enable the key.
+    EnableKey,
+    /// Cancel the key's scheduled deletion.
+    CancelKeyDeletion,
+    /// Restore access to a key that is gone.
+    RestoreKey,
+    /// Work around missing capacity.
+    Capacity,
+    /// Raise or free the volume quota.
+    VolumeLimit,
+    /// Replace the missing snapshot.
+    Snapshot,
+    /// Look further; the evidence is not conclusive.
+    Investigate,
+}
+
+/// The fix for a diagnosis.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Remediation {
+    /// What kind of fix.
+    pub kind: RemediationKind,
+    /// What to do, in order; commands are complete and copyable.
+    pub steps: Vec<String>,
+    /// The role or user the policy belongs on.
+    pub attach_to: Option<PrincipalArn>,
+    /// A complete IAM policy document (identity policy, or the key-policy
+    /// statement to add).
+    pub policy: Option<serde_json::Value>,
+}
+
+/// The KMS error a diagnosis rests on.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KmsError {
+    /// The KMS API EC2 called, e.g. `CreateGrant`.
+    pub api: String,
+    /// The CloudTrail `errorCode`.
+    pub code: String,
+    /// The CloudTrail `errorMessage`.
+    pub message: String,
+}
+
+/// One failed start, explained.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Diagnosis {
+    /// The instance that failed to start.
+    pub instance_id: InstanceId,
+    /// Its `Name` tag, when known.
+    pub instance_name: Option<String>,
+    /// The account it lives in.
+    pub account: Option<String>,
+    /// The region it lives in.
+    pub region: Option<String>,
+    /// Why it failed.
+    pub cause: Cause,
+    /// The role or user that started it.
+    pub principal_arn: Option<PrincipalArn>,
+    /// The first key whose use failed in the attempt (`kms_key_arns[0]`).
+    pub kms_key_arn: Option<KeyArn>,
+    /// Every key whose use failed in the attempt.
+    pub kms_key_arns: Vec<KeyArn>,
+    /// The instance's volumes on those keys.
+    pub volume_ids: Vec<VolumeId>,
+    /// `StateReason.Code` from describe-instances.
+    pub state_reason_code: Option<String>,
+    /// When the start failed (the stop, or the KMS error).
+    pub failed_at: Option<DateTime<Utc>>,
+    /// The KMS error the diagnosis rests on.
+    pub kms_error: Option<KmsError>,
+    /// CloudTrail event ids and EventBridge ids of the evidence, oldest first.
+    pub evidence_event_ids: Vec<String>,
+    /// The cause in one sentence.
+    pub summary: String,
+    /// The fix.
+    pub remediation: Remediation,
+}
+
+/// The JSON output document: `{"diagnoses": [...]}`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Report {
+    /// One diagnosis per failed instance, ordered by instance id.
+    pub diagnoses: Vec<Diagnosis>,
+}

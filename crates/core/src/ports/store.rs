@@ -1,0 +1,77 @@
+//! The evidence store: raw events filed by partition (the instance they
+//! concern, or the request id that will join them to one), and small
+//! versioned records (notification state, one-time claims).
+//!
+//! The store keeps events as the raw JSON they arrived in and the core
+//! re-reads them, so there is one parser and no second serialisation
+//! format. Writes are conditional: a redelivered event is stored once, and
+//! two invocations racing to create or update a record cannot both win.
+
+use std::future::Future;
+
+/// An event as filed in the store.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StoredEvent {
+    /// The event's id (CloudTrail `eventID`, else EventBridge `id`); unique
+    /// within a partition.
+    pub event_id: String,
+    /// The event's raw JSON, as delivered.
+    pub body: String,
+}
+
+/// A versioned record.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Record {
+    /// The record's JSON body.
+    pub body: String,
+    /// Its version: 1 when created, +1 on each update.
+    pub version: u64,
+}
+
+/// A store failure.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The backend failed or could not be reached.
+    #[error("store backend: {0}")]
+    Backend(String),
+    /// An item in the store is not in the expected form.
+    #[error("store item {key}: {message}")]
+    Corrupt {
+        /// The item's key.
+        key: String,
+        /// What is wrong with it.
+        message: String,
+    },
+}
+
+/// What the pipeline needs from a store. Implementations: `memory::MemoryStore`
+/// (tests, local runs) and `DynamoStore` (start-doctor-aws) (production).
+pub trait Store: Send + Sync {
+    /// Files `event` under `partition`. Returns `false` when an event with
+    /// the same id is already there (a redelivery); the store is unchanged
+    /// then.
+    fn put_event(
+        &self,
+        partition: &str,
+        event: &StoredEvent,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
+    /// Every event filed under `partition`, in no particular order.
+    fn events(
+        &self,
+        partition: &str,
+    ) -> impl Future<Output = Result<Vec<StoredEvent>, StoreError>> + Send;
+
+    /// The record at `key`, if any.
+    fn record(&self, key: &str) -> impl Future<Output = Result<Option<Record>, StoreError>> + Send;
+
+    /// Writes the record at `key` if its current version is `expected`
+    /// (`None`: only if there is no record yet). Returns `false`, changing
+    /// nothing, when another writer got there first.
+    fn put_record(
+        &self,
+        key: &str,
+        body: &str,
+        expected: Option<u64>,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+}

@@ -1,0 +1,285 @@
+//! Content detection: one pass over the JSON that decides, object by object,
+//! what each value is and hands it to the right reader.
+//!
+//! A file is a stream of JSON values (one value, or JSON Lines). A value is
+//! an array of items or one object. An object is a container whose records
+//! are streamed one at a time (`Records`, `Events`), or is classified by its
+//! keys once they have all been seen, since JSON key order is arbitrary.
+
+use serde::de::value::MapDeserializer;
+use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
+use serde::Deserialize;
+use serde_json::value::RawValue;
+
+use super::cloudtrail::RawRecord;
+use super::sink::{read_record, Sink};
+use super::{describe, eventbridge, Document, DocumentError, EventProblem};
+
+/// Reads a JSON stream (one value or JSON Lines) into a document.
+pub(super) fn read_json(data: &[u8]) -> Result<Document, DocumentError> {
+    let mut document = Document::default();
+    let mut stream = serde_json::Deserializer::from_slice(data).into_iter::<TopLevel>();
+    for index in 0.. {
+        let start = stream.byte_offset();
+        match stream.next() {
+            None => return Ok(document),
+            Some(Ok(TopLevel(sink))) => {
+                let line = line_of_value(data, start);
+                let (evidence, problems) = sink.into_parts();
+                document.evidence.extend(evidence);
+                document.problems.extend(problems.into_iter().map(|mut p| {
+                    p.line.get_or_insert(line);
+                    p
+                }));
+            }
+            Some(Err(e)) => return Err(document_error(&e, index, line_of_value(data, start))),
+        }
+    }
+    Ok(document)
+}
+
+/// The 1-based line on which the value after `offset` (past whitespace) starts.
+fn line_of_value(data: &[u8], offset: usize) -> usize {
+    let skip = data[offset..]
+        .iter()
+        .take_while(|b| b.is_ascii_whitespace())
+        .count();
+    1 + data[..offset + skip]
+        .iter()
+        .filter(|&&b| b == b'\n')
+        .count()
+}
+
+/// The error for a value that failed to parse. In JSON Lines (a value
+/// after the first, or a break found only at the start of the next line)
+/// the line named is the one the broken value starts on; the parser's own
+/// position stays in the message.
+fn document_error(e: &serde_json::Error, index: usize, value_line: usize) -> DocumentError {
+    let text = e.to_string();
+    let (message, position) = text.rsplit_once(" at line ").unwrap_or((text.as_str(), ""));
+    let json_lines = index > 0 || (e.line() > value_line && e.column() <= 1);
+    let (line, message) = if json_lines && e.line() != value_line {
+        (value_line, format!("{message} (found at line {position})"))
+    } else {
+        (e.line(), message.to_owned())
+    };
+    match e.classify() {
+        serde_json::error::Category::Data => DocumentError::Shape { line, message },
+        _ => DocumentError::Json {
+            line,
+            column: if line == e.line() { e.column() } else { 1 },
+            message,
+        },
+    }
+}
+
+/// What `Records` / `Events` containers and shapes are expected to be.
+const EXPECTING: &str = "an EventBridge event, a CloudTrail record or log file, \
+     cloudtrail lookup-events output, or describe-instances/describe-volumes/describe-key output";
+
+/// One top-level JSON value: an array of items or one object.
+struct TopLevel(Sink);
+
+impl<'de> Deserialize<'de> for TopLevel {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let mut sink = Sink::default();
+        deserializer.deserialize_any(ValueVisitor {
+            sink: &mut sink,
+            allow_array: true,
+        })?;
+        Ok(TopLevel(sink))
+    }
+}
+
+/// Visits an array of objects (only at the top level) or one object.
+struct ValueVisitor<'s> {
+    sink: &'s mut Sink,
+    allow_array: bool,
+}
+
+impl<'de> Visitor<'de> for ValueVisitor<'_> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str(EXPECTING)
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        if !self.allow_array {
+            return Err(de::Error::custom(format!(
+                "a nested array is not {EXPECTING}"
+            )));
+        }
+        while seq
+            .next_element_seed(ObjectSeed {
+                sink: &mut *self.sink,
+            })?
+            .is_some()
+        {}
+        Ok(())
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<(), A::Error> {
+        read_object(map, self.sink)
+    }
+}
+
+/// One array element: must be an object.
+struct ObjectSeed<'s> {
+    sink: &'s mut Sink,
+}
+
+impl<'de> DeserializeSeed<'de> for ObjectSeed<'_> {
+    type Value = ();
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
+        deserializer.deserialize_any(ValueVisitor {
+            sink: self.sink,
+            allow_array: false,
+        })
+    }
+}
+
+/// Reads one object: streams `Records` / `Events`, classifies the rest.
+fn read_object<'de, A: MapAccess<'de>>(mut map: A, sink: &mut Sink) -> Result<(), A::Error> {
+    let mut fields: Vec<(String, &'de RawValue)> = Vec::new();
+    let mut streamed = false;
+    while let Some(key) = map.next_key::<String>()? {
+        match key.as_str() {
+            "Records" => {
+                map.next_value_seed(RecordsSeed { sink: &mut *sink })?;
+                streamed = true;
+            }
+            "Events" => {
+                map.next_value_seed(LookupEventsSeed { sink: &mut *sink })?;
+                streamed = true;
+            }
+            _ => fields.push((key, map.next_value()?)),
+        }
+    }
+    if streamed {
+        return Ok(());
+    }
+    let has = |name: &str| fields.iter().any(|(k, _)| k == name);
+    let field = |name: &str| fields.iter().find(|(k, _)| k == name).map(|(_, v)| *v);
+    if let Some(raw) = field("Reservations") {
+        describe::read_instances(raw, sink);
+    } else if let Some(raw) = field("Volumes") {
+        describe::read_volumes(raw, sink);
+    } else if let Some(raw) = field("KeyMetadata") {
+        describe::read_key(raw, sink);
+    } else if has("detail-type") && has("detail") {
+        eventbridge::read_event(&fields, sink);
+    } else if has("eventSource") && has("eventName") {
+        let record = RawRecord::deserialize(MapDeserializer::new(fields.into_iter()));
+        match record {
+            Ok(record) => sink.take(record.into_evidence()),
+            Err(e) => sink.problem(EventProblem::new(None, format!("CloudTrail record: {e}"))),
+        }
+    } else if let Some(raw) = field("CloudTrailEvent") {
+        read_lookup_event_string(raw, sink);
+    } else if has("digestStartTime") && has("logFiles") {
+        // A CloudTrail digest file (log file validation): no events in it.
+    } else {
+        let mut keys: Vec<&str> = fields.iter().map(|(k, _)| k.as_str()).take(6).collect();
+        keys.sort_unstable();
+        return Err(de::Error::custom(format!(
+            "found an object with keys [{}], which is not {EXPECTING}",
+            keys.join(", ")
+        )));
+    }
+    Ok(())
+}
+
+/// `Records`: CloudTrail records, one at a time, so a bad record costs only
+/// itself.
+struct RecordsSeed<'s> {
+    sink: &'s mut Sink,
+}
+
+impl<'de> DeserializeSeed<'de> for RecordsSeed<'_> {
+    type Value = ();
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
+        deserializer.deserialize_seq(self)
+    }
+}
+
+impl<'de> Visitor<'de> for RecordsSeed<'_> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("an array of CloudTrail records")
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        while let Some(raw) = seq.next_element::<&'de RawValue>()? {
+            read_record(raw, self.sink);
+        }
+        Ok(())
+    }
+}
+
+/// `Events` of `aws cloudtrail lookup-events`: each holds its record as a
+/// JSON string in `CloudTrailEvent`.
+struct LookupEventsSeed<'s> {
+    sink: &'s mut Sink,
+}
+
+impl<'de> DeserializeSeed<'de> for LookupEventsSeed<'_> {
+    type Value = ();
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
+        deserializer.deserialize_seq(self)
+    }
+}
+
+impl<'de> Visitor<'de> for LookupEventsSeed<'_> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("an array of lookup-events results")
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        #[derive(Deserialize)]
+        struct LookupEvent<'a> {
+            #[serde(rename = "EventId", default)]
+            event_id: Option<String>,
+            #[serde(rename = "CloudTrailEvent", borrow, default)]
+            cloudtrail_event: Option<&'a RawValue>,
+        }
+        while let Some(raw) = seq.next_element::<&'de RawValue>()? {
+            match serde_json::from_str::<LookupEvent>(raw.get()) {
+                Ok(LookupEvent {
+                    cloudtrail_event: Some(record),
+                    ..
+                }) => read_lookup_event_string(record, self.sink),
+                Ok(LookupEvent { event_id, .. }) => self.sink.problem(EventProblem::new(
+                    event_id,
+                    "lookup-events result has no CloudTrailEvent",
+                )),
+                Err(e) => self.sink.problem(EventProblem::new(
+                    None,
+                    format!("lookup-events result: {e}"),
+                )),
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A `CloudTrailEvent` value: the record as a JSON string (as the CLI
+/// prints it), or already an object.
+fn read_lookup_event_string(raw: &RawValue, sink: &mut Sink) {
+    match serde_json::from_str::<String>(raw.get()) {
+        Ok(text) => match serde_json::from_str::<&RawValue>(&text) {
+            Ok(record) => read_record(record, sink),
+            Err(e) => sink.problem(EventProblem::new(
+                None,
+                format!("CloudTrailEvent is not JSON: {e}"),
+            )),
+        },
+        Err(_) => read_record(raw, sink),
+    }
+}

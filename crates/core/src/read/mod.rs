@@ -1,0 +1,139 @@
+//! Reading evidence from the documents people and AWS hand us.
+//!
+//! [`read_document`] takes the bytes of one file (or one Lambda payload),
+//! detects what it holds from the content alone and returns the evidence in
+//! it. Supported: a single EventBridge event, a JSON array or JSON Lines of
+//! events, a bare CloudTrail record, a CloudTrail log file
+//! (`{"Records": [...]}`, plain or gzip), `aws cloudtrail lookup-events`
+//! output, and `aws ec2 describe-instances` / `describe-volumes` /
+//! `aws kms describe-key` output.
+//!
+//! A document that cannot be read (bad gzip, bad JSON, a shape that is none
+//! of these) is an error. A readable document holding one malformed event
+//! yields the other events plus an [`EventProblem`] naming the bad one, so
+//! nothing else is lost.
+
+mod cloudtrail;
+mod describe;
+mod document;
+mod eventbridge;
+mod sink;
+
+use std::fmt;
+use std::io::Read;
+
+use flate2::read::MultiGzDecoder;
+
+use crate::evidence::Evidence;
+
+/// One event that was recognised but could not be used.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EventProblem {
+    /// The line of the document the event starts on, when known.
+    pub line: Option<usize>,
+    /// The event's id (EventBridge `id` or CloudTrail `eventID`), when known.
+    pub event_id: Option<String>,
+    /// What is wrong with it.
+    pub message: String,
+}
+
+impl EventProblem {
+    pub(crate) fn new(event_id: Option<String>, message: impl Into<String>) -> Self {
+        Self {
+            line: None,
+            event_id,
+            message: message.into(),
+        }
+    }
+}
+
+impl fmt::Display for EventProblem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let Some(line) = self.line {
+            write!(f, "line {line}: ")?;
+        }
+        if let Some(id) = &self.event_id {
+            write!(f, "event {id}: ")?;
+        }
+        f.write_str(&self.message)
+    }
+}
+
+/// Why a whole document could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum DocumentError {
+    /// The content starts like gzip but does not decompress.
+    #[error("gzip data is corrupt or truncated: {0}")]
+    Gzip(#[source] std::io::Error),
+    /// The content is not JSON.
+    #[error("invalid JSON at line {line}, column {column}: {message}")]
+    Json {
+        /// 1-based line of the error.
+        line: usize,
+        /// 1-based column of the error.
+        column: usize,
+        /// The parser's message without its position.
+        message: String,
+    },
+    /// Valid JSON, but not a shape start-doctor reads.
+    #[error("line {line}: {message}")]
+    Shape {
+        /// 1-based line of the offending value.
+        line: usize,
+        /// What was found.
+        message: String,
+    },
+}
+
+impl DocumentError {
+    /// The line the error is on, when it has one.
+    pub fn line(&self) -> Option<usize> {
+        match self {
+            Self::Gzip(_) => None,
+            Self::Json { line, .. } | Self::Shape { line, .. } => Some(*line),
+        }
+    }
+}
+
+/// What one document held.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Document {
+    /// The evidence found, in document order (not yet deduplicated).
+    pub evidence: Vec<Evidence>,
+    /// Events that were recognised but unusable.
+    pub problems: Vec<EventProblem>,
+}
+
+/// The gzip magic number.
+const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
+
+/// Whether `bytes` look like something [`read_document`] reads: gzip, or
+/// JSON starting with an object or an array. Used to pass over unrelated
+/// files (READMEs, scripts) when walking a directory.
+pub fn looks_readable(bytes: &[u8]) -> bool {
+    bytes.starts_with(&GZIP_MAGIC)
+        || matches!(
+            strip_bom(bytes).iter().find(|b| !b.is_ascii_whitespace()),
+            Some(b'{' | b'[') | None
+        )
+}
+
+fn strip_bom(bytes: &[u8]) -> &[u8] {
+    bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes)
+}
+
+/// Reads one document. Gzip is detected by its magic number, the JSON shape
+/// by its keys; the file name plays no part.
+pub fn read_document(bytes: &[u8]) -> Result<Document, DocumentError> {
+    if bytes.starts_with(&GZIP_MAGIC) {
+        let mut plain = Vec::with_capacity(bytes.len().saturating_mul(8));
+        MultiGzDecoder::new(bytes)
+            .read_to_end(&mut plain)
+            .map_err(DocumentError::Gzip)?;
+        return document::read_json(strip_bom(&plain));
+    }
+    document::read_json(strip_bom(bytes))
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,323 @@
+//! Slack Block Kit messages.
+//!
+//! One message per group of diagnoses that share (cause, principal, key):
+//! a storm of 200 instances failing for one missing grant is one message
+//! listing them. Every untrusted string (names, ids from events, AWS error
+//! messages) is escaped (`&`, `<`, `>`) before it reaches mrkdwn, and every
+//! text is cut to Slack's limits (header 150, section 3000, field 2000,
+//! 50 blocks, 10 fields per section).
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use serde_json::{json, Value};
+
+use crate::console;
+use crate::diagnosis::{Cause, Diagnosis};
+use crate::ids::{InstanceId, KeyArn, PrincipalArn, VolumeId};
+
+/// Slack's limit on header text.
+pub const HEADER_MAX: usize = 150;
+/// Slack's limit on section text.
+pub const SECTION_MAX: usize = 3000;
+/// Slack's limit on one section field.
+pub const FIELD_MAX: usize = 2000;
+/// Slack's limit on context element text.
+const CONTEXT_MAX: usize = 2000;
+/// How many instance ids a storm message lists.
+pub const LISTED_INSTANCES: usize = 20;
+
+/// Escapes the three characters Slack's mrkdwn treats as control.
+pub fn escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// Cuts `text` to at most `max` characters, marking the cut with `…`,
+/// never inside an `&…;` escape.
+pub fn fit(text: &str, max: usize) -> String {
+    if text.chars().count() <= max {
+        return text.to_owned();
+    }
+    let mut cut: String = text.chars().take(max.saturating_sub(1)).collect();
+    if let Some(amp) = cut.rfind('&') {
+        if !cut[amp..].contains(';') {
+            cut.truncate(amp);
+        }
+    }
+    cut.push('…');
+    cut
+}
+
+/// The key diagnoses are grouped by: one message per distinct value.
+pub type GroupKey = (Cause, Option<PrincipalArn>, Option<KeyArn>);
+
+/// The group a diagnosis belongs to.
+pub fn group_key(d: &Diagnosis) -> GroupKey {
+    (d.cause, d.principal_arn.clone(), d.kms_key_arn.clone())
+}
+
+/// Groups diagnoses by (cause, principal, key), each group ordered by
+/// instance id.
+pub fn group(diagnoses: &[Diagnosis]) -> Vec<Vec<&Diagnosis>> {
+    let mut groups: BTreeMap<GroupKey, Vec<&Diagnosis>> = BTreeMap::new();
+    for d in diagnoses {
+        groups.entry(group_key(d)).or_default().push(d);
+    }
+    groups
+        .into_values()
+        .map(|mut g| {
+            g.sort_by(|a, b| a.instance_id.cmp(&b.instance_id));
+            g
+        })
+        .collect()
+}
+
+/// A mrkdwn link to `url` labelled `label`, or the label as code when there
+/// is no URL.
+fn link(url: Option<String>, label: &str) -> String {
+    match url {
+        Some(url) => format!("<{url}|{}>", escape(label)),
+        None => format!("`{}`", escape(label)),
+    }
+}
+
+fn instance_link(id: &InstanceId, region: Option<&str>) -> String {
+    link(console::instance(region, id), id.as_str())
+}
+
+fn key_link(key: &KeyArn) -> String {
+    link(console::key(key), key.as_str())
+}
+
+fn event_link(region: Option<&str>, event_id: &str) -> String {
+    link(console::event(region, event_id), event_id)
+}
+
+/// A link to an OpsCenter OpsItem in the Systems Manager console.
+pub fn ops_item_link(region: Option<&str>, ops_item: &str) -> String {
+    format!(
+        "OpsItem {}",
+        link(console::ops_item(region, ops_item), ops_item)
+    )
+}
+
+fn section(text: String) -> Value {
+    json!({ "type": "section", "text": { "type": "mrkdwn", "text": fit(&text, SECTION_MAX) } })
+}
+
+fn field(label: &str, value: String) -> Value {
+    json!({ "type": "mrkdwn", "text": fit(&format!("*{label}*\n{value}"), FIELD_MAX) })
+}
+
+/// The Block Kit message for one group of diagnoses (see [`group`]): a
+/// JSON object with `text` (the notification fallback) and `blocks`.
+pub fn message(group: &[&Diagnosis]) -> Value {
+    let Some(first) = group.first() else {
+        return json!({ "text": "start-doctor: nothing to report", "blocks": [] });
+    };
+    let instances: Vec<InstanceId> = group.iter().map(|d| d.instance_id.clone()).collect();
+    let mut volumes: Vec<VolumeId> = group
+        .iter()
+        .flat_map(|d| d.volume_ids.iter().cloned())
+        .collect();
+    volumes.sort();
+    volumes.dedup();
+    group_message(first, &instances, &volumes)
+}
+
+/// The Block Kit message for a group shown by its first diagnosis, with
+/// every instance and volume of the group listed (the first
+/// [`LISTED_INSTANCES`] of each, then a count).
+pub fn group_message(first: &Diagnosis, instances: &[InstanceId], volumes: &[VolumeId]) -> Value {
+    let count = instances.len().max(1);
+    let region = first.region.as_deref();
+    let title = first.cause.title();
+    let header = if count == 1 {
+        format!("EC2 start failed: {} ({title})", first.instance_id)
+    } else {
+        format!("{count} EC2 instances failed to start ({title})")
+    };
+    let fallback = if count == 1 {
+        escape(&first.summary)
+    } else {
+        format!(
+            "{count} instances failed to start: {}",
+            escape(&first.summary)
+        )
+    };
+
+    let mut blocks = vec![
+        json!({ "type": "header", "text": { "type": "plain_text", "text": fit(&header, HEADER_MAX), "emoji": true } }),
+        section(escape(&first.summary)),
+    ];
+
+    let mut fields = Vec::new();
+    if count == 1 {
+        let name = first
+            .instance_name
+            .as_deref()
+            .map(|n| format!(" ({})", escape(n)))
+            .unwrap_or_default();
+        fields.push(field(
+            "Instance",
+            format!("{}{name}", instance_link(&first.instance_id, region)),
+        ));
+    } else {
+        let listed: Vec<String> = instances
+            .iter()
+            .take(LISTED_INSTANCES)
+            .map(|i| instance_link(i, region))
+            .collect();
+        let more = count.saturating_sub(LISTED_INSTANCES);
+        let tail = if more > 0 {
+            format!("\n…and {more} more")
+        } else {
+            String::new()
+        };
+        fields.push(field(
+            &format!("Instances ({count})"),
+            format!("{}{tail}", listed.join(", ")),
+        ));
+    }
+    let place = [first.account.as_deref(), first.region.as_deref()]
+        .into_iter()
+        .flatten()
+        .map(escape)
+        .collect::<Vec<_>>()
+        .join(" / ");
+    if !place.is_empty() {
+        fields.push(field("Account / region", place));
+    }
+    if let Some(p) = &first.principal_arn {
+        fields.push(field("Started by", format!("`{}`", escape(p.as_str()))));
+    }
+    if let Some(k) = &first.kms_key_arn {
+        fields.push(field("KMS key", key_link(k)));
+    }
+    if !volumes.is_empty() {
+        let shown: Vec<&str> = volumes
+            .iter()
+            .take(LISTED_INSTANCES)
+            .map(VolumeId::as_str)
+            .collect();
+        let more = volumes.len().saturating_sub(shown.len());
+        let tail = if more > 0 {
+            format!(" …and {more} more")
+        } else {
+            String::new()
+        };
+        fields.push(field("Volumes", format!("{}{tail}", shown.join(", "))));
+    }
+    if let Some(code) = &first.state_reason_code {
+        fields.push(field("State reason", format!("`{}`", escape(code))));
+    }
+    blocks.push(json!({ "type": "section", "fields": fields }));
+
+    if let Some(err) = &first.kms_error {
+        blocks.push(section(format!(
+            "*KMS said* ({} {}):\n>{}",
+            escape(&err.api),
+            escape(&err.code),
+            escape(&err.message)
+        )));
+    }
+
+    let steps: Vec<String> = first
+        .remediation
+        .steps
+        .iter()
+        .enumerate()
+        .map(|(n, s)| format!("{}. {}", n + 1, escape(s)))
+        .collect();
+    blocks.push(section(format!("*Fix*\n{}", steps.join("\n"))));
+
+    if let Some(policy) = &first.remediation.policy {
+        let pretty = serde_json::to_string_pretty(policy).unwrap_or_default();
+        let target = first.remediation.attach_to.as_ref().map_or_else(
+            || "Key policy statement".to_owned(),
+            |p| format!("Policy for `{}`", escape(p.as_str())),
+        );
+        let body = fit(&escape(&pretty), SECTION_MAX - target.len() - 12);
+        blocks.push(section(format!("*{target}*\n```{body}```")));
+    }
+
+    let mut context: Vec<String> = Vec::new();
+    if let Some(at) = first.failed_at {
+        context.push(format!("Failed at {}", at.format("%Y-%m-%d %H:%M:%S UTC")));
+    }
+    let evidence: Vec<String> = first
+        .evidence_event_ids
+        .iter()
+        .take(10)
+        .map(|id| event_link(region, id))
+        .collect();
+    if !evidence.is_empty() {
+        context.push(format!("Evidence: {}", evidence.join(", ")));
+    }
+    context.push(format!("start-doctor · cause `{}`", first.cause));
+    blocks.push(json!({
+        "type": "context",
+        "elements": [{ "type": "mrkdwn", "text": fit(&context.join(" · "), CONTEXT_MAX) }]
+    }));
+
+    json!({ "text": fit(&fallback, SECTION_MAX), "blocks": blocks })
+}
+
+/// The message of a live storm group: [`group_message`], plus a link to
+/// the group's OpsItem when there is one.
+pub fn group_notice(
+    first: &Diagnosis,
+    instances: &[InstanceId],
+    volumes: &[VolumeId],
+    ops_item: Option<&str>,
+) -> Value {
+    let mut message = group_message(first, instances, volumes);
+    if let (Some(id), Some(blocks)) = (ops_item, message["blocks"].as_array_mut()) {
+        blocks.push(json!({
+            "type": "context",
+            "elements": [{ "type": "mrkdwn", "text": fit(&ops_item_link(first.region.as_deref(), id), CONTEXT_MAX) }]
+        }));
+    }
+    message
+}
+
+/// A thread reply carrying one mrkdwn text (already escaped).
+fn reply(text: &str) -> Value {
+    let text = fit(text, SECTION_MAX);
+    json!({
+        "text": text,
+        "blocks": [{ "type": "section", "text": { "type": "mrkdwn", "text": text } }]
+    })
+}
+
+/// The thread reply that announces a cause found after the first post.
+pub fn cause_found_reply(d: &Diagnosis) -> Value {
+    reply(&format!(
+        "Cause found: {} (`{}`). The message above now shows the fix.",
+        escape(&d.summary),
+        d.cause
+    ))
+}
+
+/// The thread reply that says an instance runs again; `all` when every
+/// instance of the message has.
+pub fn recovered_reply(instance: &InstanceId, since: DateTime<Utc>, all: bool) -> Value {
+    reply(&format!(
+        "{instance} is running again (since {}).{}",
+        since.format("%Y-%m-%d %H:%M:%S UTC"),
+        if all {
+            " Every instance of this failure has recovered."
+        } else {
+            ""
+        }
+    ))
+}

@@ -1,0 +1,705 @@
+//! The live path end to end over in-memory ports: events in realistic
+//! orders, exactly which Slack messages are posted and updated, and how many
+//! live checks run.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
+
+use chrono::{DateTime, Duration, Utc};
+use serde_json::{json, Value};
+use start_doctor_core::evidence::{
+    Evidence, KeyPolicyFacts, KeyReport, KeyState, PolicySimulation, SimulatedDecision,
+};
+use start_doctor_core::ids::InstanceId;
+use start_doctor_core::ids::{KeyArn, PrincipalArn};
+use start_doctor_core::memory::{MemoryStore, RecordingNotifier};
+use start_doctor_core::pipeline::notice::GroupNotice;
+use start_doctor_core::pipeline::{Evaluation, Pipeline, PipelineError, Settings};
+use start_doctor_core::ports::{
+    Annotator, DeferredCheck, Deferrer, LiveChecks, LiveRequest, ServiceError,
+};
+use start_doctor_core::Cause;
+
+#[derive(Default)]
+struct FakeDeferrer {
+    deferred: Mutex<Vec<(DeferredCheck, u32)>>,
+}
+
+impl Deferrer for FakeDeferrer {
+    async fn defer(&self, check: &DeferredCheck, delay_secs: u32) -> Result<(), ServiceError> {
+        self.deferred
+            .lock()
+            .unwrap()
+            .push((check.clone(), delay_secs));
+        Ok(())
+    }
+}
+
+#[derive(Default)]
+struct FakeLive {
+    describe_result: Vec<Evidence>,
+    lookup_result: Vec<Evidence>,
+    describe_calls: AtomicUsize,
+    lookup_calls: AtomicUsize,
+    described_instances: AtomicUsize,
+}
+
+impl LiveChecks for FakeLive {
+    async fn describe(&self, requests: &[LiveRequest]) -> Result<Vec<Evidence>, ServiceError> {
+        self.describe_calls.fetch_add(1, Ordering::SeqCst);
+        self.described_instances
+            .fetch_add(requests.len(), Ordering::SeqCst);
+        Ok(self.describe_result.clone())
+    }
+
+    async fn lookup_cloudtrail(&self, _: &[LiveRequest]) -> Result<Vec<Evidence>, ServiceError> {
+        self.lookup_calls.fetch_add(1, Ordering::SeqCst);
+        Ok(self.lookup_result.clone())
+    }
+}
+
+/// Records annotations; OpsItems are deduplicated by their dedup string,
+/// as OpsCenter does.
+#[derive(Default)]
+struct FakeAnnotator {
+    ops_items: Mutex<Vec<String>>,
+    updates: AtomicUsize,
+    diagnosed: Mutex<Vec<(String, Option<String>)>>,
+    recovered: Mutex<Vec<(String, Option<String>, bool)>>,
+}
+
+impl Annotator for FakeAnnotator {
+    async fn open_ops_item(
+        &self,
+        _: &start_doctor_core::Diagnosis,
+        dedup: &str,
+    ) -> Result<Option<String>, ServiceError> {
+        let mut items = self.ops_items.lock().unwrap();
+        let n = match items.iter().position(|d| d == dedup) {
+            Some(n) => n,
+            None => {
+                items.push(dedup.to_owned());
+                items.len() - 1
+            }
+        };
+        Ok(Some(format!("oi-{n:012x}")))
+    }
+
+    async fn update_ops_item(&self, _: &str, _: &GroupNotice) -> Result<(), ServiceError> {
+        self.updates.fetch_add(1, Ordering::SeqCst);
+        Ok(())
+    }
+
+    async fn diagnosed(
+        &self,
+        d: &start_doctor_core::Diagnosis,
+        ops_item: Option<&str>,
+    ) -> Result<(), ServiceError> {
+        self.diagnosed
+            .lock()
+            .unwrap()
+            .push((d.instance_id.to_string(), ops_item.map(str::to_owned)));
+        Ok(())
+    }
+
+    async fn recovered(
+        &self,
+        instance: &InstanceId,
+        ops_item: Option<&str>,
+        all: bool,
+    ) -> Result<(), ServiceError> {
+        self.recovered.lock().unwrap().push((
+            instance.to_string(),
+            ops_item.map(str::to_owned),
+            all,
+        ));
+        Ok(())
+    }
+}
+
+type TestPipeline = Pipeline<MemoryStore, RecordingNotifier, FakeLive, FakeDeferrer, FakeAnnotator>;
+
+fn pipeline_with(notifier: RecordingNotifier, live: FakeLive) -> TestPipeline {
+    Pipeline {
+        store: MemoryStore::new(),
+        notifier,
+        live,
+        deferrer: FakeDeferrer::default(),
+        annotator: FakeAnnotator::default(),
+        settings: Settings::default(),
+    }
+}
+
+fn pipeline() -> TestPipeline {
+    pipeline_with(RecordingNotifier::new(), FakeLive::default())
+}
+
+/// Every JSON value in a sample file (one event, an array, or JSON Lines).
+fn sample(path: &str) -> Vec<Value> {
+    let text = std::fs::read_to_string(
+        start_doctor_testkit::fixtures::repo()
+            .join("events")
+            .join(path),
+    )
+    .unwrap();
+    serde_json::Deserializer::from_str(&text)
+        .into_iter::<Value>()
+        .flat_map(|v| match v.unwrap() {
+            Value::Array(items) => items,
+            one => vec![one],
+        })
+        .collect()
+}
+
+/// A CloudTrail record as EventBridge delivers it.
+fn via_eventbridge(record: &Value) -> Value {
+    json!({
+        "version": "0",
+        "id": format!("eb-{}", record["eventID"].as_str().unwrap()),
+        "detail-type": "AWS API Call via CloudTrail",
+        "source": format!("aws.{}", record["eventSource"].as_str().unwrap().split('.').next().unwrap()),
+        "account": record["recipientAccountId"],
+        "time": record["eventTime"],
+        "region": record["awsRegion"],
+        "resources": [],
+        "detail": record,
+    })
+}
+
+fn at(s: &str) -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
+}
+
+const T0: &str = "2026-11-20T07:00:30Z";
+
+async fn feed(p: &TestPipeline, events: &[Value], now: DateTime<Utc>) -> Vec<Evaluation> {
+    let mut out = Vec::new();
+    for e in events {
+        out.extend(p.handle_event(e, now).await.unwrap().evaluations);
+    }
+    out
+}
+
+fn cloudtrail_seed() -> Vec<Value> {
+    let mut v = sample("seed-story/start-instances.json");
+    v.extend(sample("seed-story/create-grant-denied.json"));
+    v
+}
+
+fn header(message: &Value) -> String {
+    message["blocks"][0]["text"]["text"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+#[test]
+fn state_change_first_then_cloudtrail_minutes_later() {
+    futures_executor::block_on(async {
+        let p = pipeline();
+        let evaluations = feed(&p, &sample("seed-story/state-changes.jsonl"), at(T0)).await;
+        assert!(evaluations
+            .iter()
+            .any(|e| matches!(e, Evaluation::Deferred { .. })));
+        assert_eq!(
+            p.deferrer.deferred.lock().unwrap().len(),
+            1,
+            "deferred once per failure"
+        );
+        assert_eq!(p.deferrer.deferred.lock().unwrap()[0].1, 900);
+        assert!(p.notifier.posts().is_empty(), "nothing conclusive yet");
+
+        feed(&p, &cloudtrail_seed(), at(T0) + Duration::minutes(4)).await;
+        let posts = p.notifier.posts();
+        assert_eq!(posts.len(), 1);
+        assert!(header(&posts[0].message).contains("i-0a1b2c3d4e5f60002"));
+        assert!(p.notifier.updates().is_empty());
+
+        // The deferred check fires later: the diagnosis is already published.
+        let checks: Vec<DeferredCheck> = p
+            .deferrer
+            .deferred
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|(c, _)| c.clone())
+            .collect();
+        let results = p
+            .handle_deferred(&checks, at(T0) + Duration::minutes(16))
+            .await;
+        assert!(results.iter().all(Result::is_ok));
+        assert_eq!(p.notifier.posts().len(), 1, "no second post");
+        assert_eq!(
+            p.live.describe_calls.load(Ordering::SeqCst),
+            0,
+            "no live calls when CloudTrail explained it"
+        );
+    })
+}
+
+#[test]
+fn cloudtrail_first_then_state_changes() {
+    futures_executor::block_on(async {
+        let p = pipeline();
+        let evaluations = feed(&p, &cloudtrail_seed(), at(T0)).await;
+        assert!(evaluations.contains(&Evaluation::Published {
+            instance_id: start_doctor_core::ids::InstanceId::parse("i-0a1b2c3d4e5f60002").unwrap(),
+            cause: Cause::KmsIdentityPolicyMissing
+        }));
+        feed(
+            &p,
+            &sample("seed-story/state-changes.jsonl"),
+            at(T0) + Duration::seconds(30),
+        )
+        .await;
+        assert_eq!(p.notifier.posts().len(), 1);
+        assert!(
+            p.deferrer.deferred.lock().unwrap().is_empty(),
+            "conclusive at once: nothing to defer"
+        );
+    })
+}
+
+#[test]
+fn every_event_delivered_twice_posts_once() {
+    futures_executor::block_on(async {
+        let p = pipeline();
+        let mut events = sample("seed-story/state-changes.jsonl");
+        events.extend(cloudtrail_seed());
+        let twice: Vec<Value> = events.iter().chain(events.iter()).cloned().collect();
+        feed(&p, &twice, at(T0)).await;
+        assert_eq!(p.notifier.posts().len(), 1);
+        let again = p.handle_event(&events[0], at(T0)).await.unwrap();
+        assert!(again.redelivered);
+    })
+}
+
+fn storm_events() -> Vec<Value> {
+    let mut events = sample("storm/state-changes.jsonl");
+    let dir = start_doctor_testkit::fixtures::repo().join("events/storm/cloudtrail");
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let bytes = std::fs::read(entry.unwrap().path()).unwrap();
+        let mut text = String::new();
+        use std::io::Read;
+        flate2::read::GzDecoder::new(&bytes[..])
+            .read_to_string(&mut text)
+            .unwrap();
+        let log: Value = serde_json::from_str(&text).unwrap();
+        events.extend(
+            log["Records"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(via_eventbridge),
+        );
+    }
+    events
+}
+
+#[test]
+fn a_storm_of_200_is_one_message_updated_as_it_grows() {
+    futures_executor::block_on(async {
+        let p = pipeline();
+        let mut events = storm_events();
+        // CloudTrail after the state changes, as in life.
+        events.sort_by_key(|e| e["detail-type"] == "AWS API Call via CloudTrail");
+        feed(&p, &events, at(T0)).await;
+        let posts = p.notifier.posts();
+        assert_eq!(posts.len(), 1, "one message for the storm");
+        let updates = p.notifier.updates();
+        let last = updates.last().map_or(&posts[0].message, |u| &u.message);
+        assert!(
+            header(last).starts_with("200 EC2 instances failed to start"),
+            "{}",
+            header(last)
+        );
+        assert!(
+            updates.iter().all(|u| Some(&u.at) == posts[0].at.as_ref()),
+            "updates target the one message"
+        );
+    })
+}
+
+#[test]
+fn a_storm_through_a_webhook_is_one_post_and_no_updates() {
+    futures_executor::block_on(async {
+        let p = pipeline_with(RecordingNotifier::webhook_like(), FakeLive::default());
+        feed(&p, &storm_events(), at(T0)).await;
+        assert_eq!(p.notifier.posts().len(), 1);
+        assert!(p.notifier.updates().is_empty());
+    })
+}
+
+#[test]
+fn late_kms_evidence_updates_the_unexplained_message() {
+    futures_executor::block_on(async {
+        let p = pipeline();
+        feed(&p, &sample("seed-story/state-changes.jsonl"), at(T0)).await;
+        let checks: Vec<DeferredCheck> = p
+            .deferrer
+            .deferred
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|(c, _)| c.clone())
+            .collect();
+        p.handle_deferred(&checks, at(T0) + Duration::minutes(15))
+            .await;
+        let posts = p.notifier.posts();
+        assert_eq!(posts.len(), 1);
+        assert!(header(&posts[0].message).contains("cause unknown"));
+        assert_eq!(p.live.describe_calls.load(Ordering::SeqCst), 1);
+        assert_eq!(
+            p.live.lookup_calls.load(Ordering::SeqCst),
+            1,
+            "last resort used once"
+        );
+
+        // CloudTrail finally delivers.
+        feed(&p, &cloudtrail_seed(), at(T0) + Duration::minutes(20)).await;
+        assert_eq!(p.notifier.posts().len(), 1, "never a second post");
+        let updates = p.notifier.updates();
+        assert_eq!(updates.len(), 1);
+        assert_eq!(Some(&updates[0].at), posts[0].at.as_ref());
+        assert!(header(&updates[0].message).contains("identity policy missing"));
+        let replies = p.notifier.replies();
+        assert_eq!(replies.len(), 1, "a follow-up in the thread");
+        assert_eq!(Some(&replies[0].thread), posts[0].at.as_ref());
+        assert!(replies[0].message["text"]
+            .as_str()
+            .unwrap()
+            .starts_with("Cause found"));
+    })
+}
+
+fn role() -> PrincipalArn {
+    PrincipalArn::parse("arn:aws:iam::111122223333:role/instance-scheduler-job").unwrap()
+}
+
+fn seed_key() -> KeyArn {
+    KeyArn::parse("arn:aws:kms:eu-west-1:111122223333:key/3f0c5a8e-6b1d-4e27-9a4c-2d7e81b05f63")
+        .unwrap()
+}
+
+/// What the live checks find for the seed story: the instance, its volume
+/// on the customer key, the key's policy and the role's simulation.
+fn live_seed(decision: SimulatedDecision, allows_iam: bool) -> Vec<Evidence> {
+    let mut live: Vec<Evidence> = [
+        "seed-story/describe-instances.json",
+        "seed-story/describe-volumes.json",
+    ]
+    .iter()
+    .flat_map(|f| {
+        let bytes = std::fs::read(
+            start_doctor_testkit::fixtures::repo()
+                .join("events")
+                .join(f),
+        )
+        .unwrap();
+        start_doctor_core::read_document(&bytes).unwrap().evidence
+    })
+    .collect();
+    live.push(Evidence::Key(KeyReport {
+        key: seed_key(),
+        state: KeyState::Enabled,
+        customer_managed: true,
+        policy: Some(KeyPolicyFacts {
+            allows_iam_policies: allows_iam,
+            grant_principals: Vec::new(),
+        }),
+    }));
+    live.push(Evidence::Simulation(PolicySimulation {
+        principal: role(),
+        key: seed_key(),
+        action: "kms:CreateGrant".into(),
+        decision,
+    }));
+    live
+}
+
+#[test]
+fn live_checks_diagnose_when_cloudtrail_never_comes() {
+    futures_executor::block_on(async {
+        for (decision, allows_iam, cause) in [
+            (
+                SimulatedDecision::ImplicitDeny,
+                true,
+                Cause::KmsIdentityPolicyMissing,
+            ),
+            (
+                SimulatedDecision::ExplicitDeny,
+                true,
+                Cause::KmsExplicitDeny,
+            ),
+            (
+                SimulatedDecision::Allowed,
+                false,
+                Cause::KmsKeyPolicyMissing,
+            ),
+        ] {
+            let live = FakeLive {
+                describe_result: live_seed(decision, allows_iam),
+                ..FakeLive::default()
+            };
+            let p = pipeline_with(RecordingNotifier::new(), live);
+            let mut events = sample("seed-story/state-changes.jsonl");
+            events.extend(sample("seed-story/start-instances.json"));
+            feed(&p, &events, at(T0)).await;
+            let checks: Vec<DeferredCheck> = p
+                .deferrer
+                .deferred
+                .lock()
+                .unwrap()
+                .iter()
+                .map(|(c, _)| c.clone())
+                .collect();
+            let results = p
+                .handle_deferred(&checks, at(T0) + Duration::minutes(15))
+                .await;
+            assert!(
+                matches!(results[..], [Ok(Some(Evaluation::Published { cause: c, .. }))] if c == cause),
+                "{cause}: {results:?}"
+            );
+            assert_eq!(
+                p.live.lookup_calls.load(Ordering::SeqCst),
+                0,
+                "{cause}: no CloudTrail lookup needed"
+            );
+            assert_eq!(p.notifier.posts().len(), 1);
+        }
+    })
+}
+
+#[test]
+fn a_deferred_check_that_comes_early_is_deferred_again() {
+    futures_executor::block_on(async {
+        let p = pipeline();
+        let check = DeferredCheck {
+            instance_id: start_doctor_core::ids::InstanceId::parse("i-0a1b2c3d4e5f60002").unwrap(),
+            account: None,
+            region: None,
+            failed_at: None,
+            not_before: at(T0) + Duration::minutes(30),
+        };
+        let results = p
+            .handle_deferred(std::slice::from_ref(&check), at(T0))
+            .await;
+        assert!(matches!(results[..], [Ok(None)]));
+        assert_eq!(p.deferrer.deferred.lock().unwrap()[0].1, 1800);
+    })
+}
+
+#[test]
+fn a_malformed_event_is_an_error_with_its_id_and_stores_nothing() {
+    futures_executor::block_on(async {
+        let p = pipeline();
+        let mut bad = sample("seed-story/state-changes.jsonl").remove(0);
+        bad["detail"]["state"] = json!("exploded");
+        let id = bad["id"].as_str().unwrap().to_owned();
+        let err = p.handle_event(&bad, at(T0)).await.unwrap_err();
+        assert!(
+            matches!(&err, PipelineError::Malformed { event_id, .. } if *event_id == id),
+            "{err}"
+        );
+        assert_eq!(p.store.event_count(), 0);
+    })
+}
+
+#[test]
+fn a_good_start_is_no_failure() {
+    futures_executor::block_on(async {
+        let p = pipeline();
+        let good: Vec<Value> = sample("seed-story/state-changes.jsonl")
+            .into_iter()
+            .filter(|e| e["detail"]["instance-id"] == "i-0a1b2c3d4e5f60001")
+            .collect();
+        let evaluations = feed(&p, &good, at(T0)).await;
+        assert!(evaluations
+            .iter()
+            .all(|e| matches!(e, Evaluation::NoFailure { .. })));
+        assert!(p.notifier.posts().is_empty());
+        assert!(p.deferrer.deferred.lock().unwrap().is_empty());
+    })
+}
+
+fn restart(instance: &str, secs: i64) -> Vec<Value> {
+    ["pending", "running"]
+        .iter()
+        .enumerate()
+        .map(|(n, state)| {
+            json!({
+                "version": "0", "id": format!("restart-{instance}-{state}"),
+                "detail-type": "EC2 Instance State-change Notification", "source": "aws.ec2",
+                "account": "111122223333", "region": "eu-west-1", "resources": [],
+                "time": (at(T0) + Duration::seconds(secs + n as i64 * 20)).to_rfc3339(),
+                "detail": {"instance-id": instance, "state": state}
+            })
+        })
+        .collect()
+}
+
+#[test]
+fn one_ops_item_per_failure_then_resolved_when_the_instance_runs_again() {
+    futures_executor::block_on(async {
+        let p = pipeline();
+        let mut events = sample("seed-story/state-changes.jsonl");
+        events.extend(cloudtrail_seed());
+        let twice: Vec<Value> = events.iter().chain(events.iter()).cloned().collect();
+        feed(&p, &twice, at(T0)).await;
+
+        assert_eq!(
+            p.annotator.ops_items.lock().unwrap().len(),
+            1,
+            "one OpsItem"
+        );
+        let diagnosed = p.annotator.diagnosed.lock().unwrap().clone();
+        assert_eq!(
+            diagnosed.len(),
+            1,
+            "one diagnosis event and tag, despite redeliveries"
+        );
+        assert_eq!(
+            diagnosed[0],
+            (
+                "i-0a1b2c3d4e5f60002".to_owned(),
+                Some("oi-000000000000".to_owned())
+            )
+        );
+        let post = &p.notifier.posts()[0];
+        assert!(
+            post.message
+                .to_string()
+                .contains("systems-manager/opsitems/oi-000000000000"),
+            "the message links the OpsItem"
+        );
+
+        // The role gets its grant; the next start works.
+        let evaluations = feed(
+            &p,
+            &restart("i-0a1b2c3d4e5f60002", 3600),
+            at(T0) + Duration::hours(1),
+        )
+        .await;
+        assert!(
+            evaluations
+                .iter()
+                .any(|e| matches!(e, Evaluation::Recovered { .. })),
+            "{evaluations:?}"
+        );
+        let recovered = p.annotator.recovered.lock().unwrap().clone();
+        assert_eq!(
+            recovered,
+            [(
+                "i-0a1b2c3d4e5f60002".to_owned(),
+                Some("oi-000000000000".to_owned()),
+                true
+            )]
+        );
+        let replies = p.notifier.replies();
+        assert_eq!(replies.len(), 1);
+        assert_eq!(
+            Some(&replies[0].thread),
+            post.at.as_ref(),
+            "resolution reply in the thread"
+        );
+        assert!(replies[0].message["text"]
+            .as_str()
+            .unwrap()
+            .contains("running again"));
+
+        // Redelivered running events resolve nothing twice.
+        feed(
+            &p,
+            &restart("i-0a1b2c3d4e5f60002", 3600),
+            at(T0) + Duration::hours(1),
+        )
+        .await;
+        assert_eq!(p.annotator.recovered.lock().unwrap().len(), 1);
+        assert_eq!(p.notifier.replies().len(), 1);
+    })
+}
+
+#[test]
+fn a_storm_is_one_ops_item_updated_as_it_grows_and_resolved_when_all_run() {
+    futures_executor::block_on(async {
+        let p = pipeline();
+        let mut events = storm_events();
+        events.sort_by_key(|e| e["detail-type"] == "AWS API Call via CloudTrail");
+        feed(&p, &events, at(T0)).await;
+        assert_eq!(
+            p.annotator.ops_items.lock().unwrap().len(),
+            1,
+            "one OpsItem for the storm"
+        );
+        assert_eq!(
+            p.annotator.diagnosed.lock().unwrap().len(),
+            200,
+            "one diagnosis event per instance"
+        );
+        assert_eq!(
+            p.annotator.updates.load(Ordering::SeqCst),
+            199,
+            "updated as each instance joins"
+        );
+
+        let ids: Vec<String> = p
+            .annotator
+            .diagnosed
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|(i, _)| i.clone())
+            .collect();
+        for id in &ids {
+            feed(&p, &restart(id, 3600), at(T0) + Duration::hours(1)).await;
+        }
+        let recovered = p.annotator.recovered.lock().unwrap().clone();
+        assert_eq!(recovered.len(), 200);
+        assert_eq!(
+            recovered.iter().filter(|(_, _, all)| *all).count(),
+            1,
+            "resolved once, when the last one runs"
+        );
+        assert!(recovered.last().unwrap().2);
+    })
+}
+
+#[test]
+fn a_new_failure_after_recovery_is_published_again() {
+    futures_executor::block_on(async {
+        let p = pipeline();
+        feed(&p, &cloudtrail_seed(), at(T0)).await;
+        feed(
+            &p,
+            &restart("i-0a1b2c3d4e5f60002", 3600),
+            at(T0) + Duration::hours(1),
+        )
+        .await;
+        assert_eq!(p.notifier.posts().len(), 1);
+        // A day later the grant is gone again and the next start fails.
+        let mut next_day: Vec<Value> = cloudtrail_seed();
+        for e in &mut next_day {
+            let id = e["detail"]["eventID"].as_str().unwrap().to_owned();
+            e["detail"]["eventID"] = json!(format!("{id}-tomorrow"));
+            e["id"] = json!(format!("{}-tomorrow", e["id"].as_str().unwrap()));
+            e["detail"]["requestID"] = json!("tomorrow-request");
+            e["detail"]["eventTime"] = json!("2026-11-21T07:00:07Z");
+            e["time"] = json!("2026-11-21T07:00:07Z");
+        }
+        for (state, secs) in [("pending", 5), ("stopped", 12)] {
+            next_day.push(json!({
+                "version": "0", "id": format!("tomorrow-{state}"),
+                "detail-type": "EC2 Instance State-change Notification", "source": "aws.ec2",
+                "account": "111122223333", "region": "eu-west-1", "resources": [],
+                "time": format!("2026-11-21T07:00:{secs:02}Z"),
+                "detail": {"instance-id": "i-0a1b2c3d4e5f60002", "state": state}
+            }));
+        }
+        feed(&p, &next_day, at(T0) + Duration::days(1)).await;
+        assert_eq!(
+            p.notifier.posts().len(),
+            2,
+            "a new failure is a new message"
+        );
+    })
+}

@@ -1,0 +1,123 @@
+//! The scenarios of `events/` (one folder each) and their oracles in
+//! `tests/expected/<scenario>.json`, with the one list of fields the
+//! oracles pin.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use serde_json::Value;
+use start_doctor_core::{read_document, Diagnosis, Evidence, EvidenceSet};
+
+/// The repository root.
+pub fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// Every input file of a scenario folder (recursively; READMEs and scripts
+/// left out), in name order.
+pub fn scenario_files(name: &str) -> Vec<PathBuf> {
+    fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
+        let mut entries: Vec<PathBuf> = fs::read_dir(dir)
+            .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+            .map(|e| e.unwrap().path())
+            .collect();
+        entries.sort();
+        for path in entries {
+            if path.is_dir() {
+                walk(&path, out);
+            } else if start_doctor_core::read::looks_readable(&fs::read(&path).unwrap()) {
+                out.push(path);
+            }
+        }
+    }
+    let mut out = Vec::new();
+    walk(&repo().join("events").join(name), &mut out);
+    assert!(!out.is_empty(), "scenario {name} has no input files");
+    out
+}
+
+/// All evidence items of a scenario, file by file, in name order.
+pub fn scenario_evidence(name: &str) -> Vec<Evidence> {
+    scenario_files(name)
+        .iter()
+        .flat_map(|path| {
+            let doc = read_document(&fs::read(path).unwrap())
+                .unwrap_or_else(|e| panic!("{name}: {}: {e}", path.display()));
+            assert!(
+                doc.problems.is_empty(),
+                "{name}: {}: {:?}",
+                path.display(),
+                doc.problems
+            );
+            doc.evidence
+        })
+        .collect()
+}
+
+/// Diagnoses a scenario through the library.
+pub fn diagnose_scenario(name: &str) -> Vec<Diagnosis> {
+    let set: EvidenceSet = scenario_evidence(name).into_iter().collect();
+    start_doctor_core::diagnose(&set)
+}
+
+/// The fields of a diagnosis that the oracles pin.
+pub const ORACLE_FIELDS: [&str; 7] = [
+    "instance_id",
+    "cause",
+    "principal_arn",
+    "kms_key_arn",
+    "kms_key_arns",
+    "volume_ids",
+    "state_reason_code",
+];
+
+/// The pinned fields of each diagnosis of a `{"diagnoses": [...]}` report,
+/// sorted by instance id: what an oracle is compared with.
+pub fn pinned(report: &Value) -> Value {
+    let mut picked: Vec<Value> = report["diagnoses"]
+        .as_array()
+        .map(|list| {
+            list.iter()
+                .map(|d| {
+                    Value::Object(
+                        ORACLE_FIELDS
+                            .iter()
+                            .map(|f| ((*f).to_owned(), d[*f].clone()))
+                            .collect(),
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    picked.sort_by(|a, b| a["instance_id"].as_str().cmp(&b["instance_id"].as_str()));
+    Value::Array(picked)
+}
+
+/// The pinned fields of library diagnoses, as [`pinned`] gives them.
+pub fn pinned_diagnoses(diagnoses: &[Diagnosis]) -> Value {
+    let report = serde_json::json!({ "diagnoses": diagnoses });
+    pinned(&report)
+}
+
+/// The oracle of a scenario (`tests/expected/<name>.json`), pinned fields
+/// only, sorted as [`pinned`] sorts.
+pub fn expected(name: &str) -> Value {
+    let path = repo().join("tests/expected").join(format!("{name}.json"));
+    let text = fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("{name}: no oracle {}: {e}", path.display()));
+    let value: Value = serde_json::from_str(&text)
+        .unwrap_or_else(|e| panic!("{name}: oracle {} is not JSON: {e}", path.display()));
+    pinned(&value)
+}
+
+/// The scenario folders of `events/` (those holding inputs), sorted.
+pub fn scenario_names() -> Vec<String> {
+    let mut names: Vec<String> = fs::read_dir(repo().join("events"))
+        .unwrap_or_else(|e| panic!("events/: {e}"))
+        .filter_map(|e| e.ok())
+        .filter(|e| e.path().is_dir())
+        .filter_map(|e| e.file_name().into_string().ok())
+        .collect();
+    names.sort();
+    names
+}

@@ -1,0 +1,9 @@
+//! Test support shared by the start-doctor crates, in one place: the
+//! `events/` scenarios and their oracles ([`fixtures`]), the output
+//! contracts ([`schema`]), a moto server ([`moto`]) and a local Slack
+//! receiver that checks messages as Slack would ([`slack`]).
+
+pub mod fixtures;
+pub mod moto;
+pub mod schema;
+pub mod slack;

@@ -303,8 +303,7 @@ impl AwsLiveChecks {
                 .await
             {
                 Ok(r) => {
-                    let account = key.as_str().split(':').nth(4).unwrap_or_default();
-                    r.policy().and_then(|p| key_policy_facts(p, account))
+                    r.policy().and_then(|p| key_policy_facts(p, key))
                 }
                 Err(e) => {
                     warn(
@@ -333,11 +332,25 @@ impl AwsLiveChecks {
         key: &KeyArn,
         out: &mut Vec<Evidence>,
     ) {
-        let context = ContextEntry::builder()
-            .context_key_name("kms:GrantIsForAWSResource")
-            .context_key_type(ContextKeyTypeEnum::Boolean)
-            .context_key_values("true")
-            .build();
+        // The context EC2 gives KMS when it attaches a volume: a grant for
+        // an AWS resource, via EC2 in the key's region, by the principal's
+        // own account.
+        let entry = |name: &str, kind: ContextKeyTypeEnum, value: &str| {
+            ContextEntry::builder()
+                .context_key_name(name)
+                .context_key_type(kind)
+                .context_key_values(value)
+                .build()
+        };
+        let context = [
+            entry("kms:GrantIsForAWSResource", ContextKeyTypeEnum::Boolean, "true"),
+            entry(
+                "kms:ViaService",
+                ContextKeyTypeEnum::String,
+                &format!("ec2.{}.amazonaws.com", key.region()),
+            ),
+            entry("kms:CallerAccount", ContextKeyTypeEnum::String, principal.account()),
+        ];
         self.count();
         let response = c
             .iam
@@ -345,7 +358,7 @@ impl AwsLiveChecks {
             .policy_source_arn(principal.as_str())
             .action_names("kms:CreateGrant")
             .resource_arns(key.as_str())
-            .context_entries(context)
+            .set_context_entries(Some(context.to_vec()))
             .send()
             .await;
         let response = match response {

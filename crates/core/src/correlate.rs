@@ -26,6 +26,19 @@ use crate::evidence::{
 use crate::ids::{InstanceId, KeyArn, VolumeId};
 use crate::state_reason;
 
+/// The evidence window of a failed attempt: KMS errors and start calls
+/// count for it from this long before its `pending`...
+const ATTEMPT_BEFORE: Duration = Duration::minutes(2);
+/// ...to this long after its first down state. EC2 makes its KMS calls
+/// between the two (seconds apart); the margins allow for the clock skew
+/// between CloudTrail's `eventTime` and EventBridge's `time`.
+const ATTEMPT_AFTER: Duration = Duration::minutes(2);
+/// How long before its `pending` the start call of an attempt may be.
+const START_CALL_BEFORE: Duration = Duration::minutes(5);
+/// Without state changes, the KMS errors of one attempt are those within
+/// this long of the latest one (EC2 retries for seconds, not minutes).
+const KMS_BURST: Duration = Duration::minutes(10);
+
 /// How far from a failed start a KMS failure by the same principal may be
 /// and still count as evidence for it.
 const PRINCIPAL_WINDOW_BEFORE: Duration = Duration::minutes(1);
@@ -76,6 +89,8 @@ pub struct Case<'e> {
     pub keys: Vec<&'e KeyReport>,
     /// Policy simulations of its start call's principal on those keys.
     pub simulations: Vec<&'e PolicySimulation>,
+    /// How many failed attempts the state changes show (at least 1).
+    pub failed_attempts: u32,
 }
 
 impl Case<'_> {
@@ -86,6 +101,17 @@ impl Case<'_> {
             .filter(|t| t.state == InstanceState::Pending)
             .map(|t| t.time)
             .or_else(|| self.start_call.map(|c| c.time))
+    }
+
+    /// Whether the attempt was a launch that ended terminated (RunInstances,
+    /// Auto Scaling, Fleet, Spot): it cannot be started again, only
+    /// launched again.
+    pub fn ended_terminated(&self) -> bool {
+        let terminated =
+            |s: InstanceState| matches!(s, InstanceState::ShuttingDown | InstanceState::Terminated);
+        self.transitions.iter().any(|t| terminated(t.state))
+            || self.report.and_then(|r| r.state).is_some_and(terminated)
+            || self.start_call.is_some_and(|c| c.api == crate::evidence::StartApi::RunInstances)
     }
 
     /// When the start failed: the first down state, else the first KMS
@@ -99,35 +125,70 @@ impl Case<'_> {
     }
 }
 
-/// A pending-then-down sequence without running.
-struct FailedAttempt<'e> {
-    transitions: Vec<&'e StateChange>,
+/// What an instance's state changes say about its attempts to start.
+struct Attempts<'e> {
+    /// The transitions of the latest failed attempt (pending, then down
+    /// without running), oldest first; empty when none failed.
+    latest_failed: Vec<&'e StateChange>,
+    /// How many attempts failed.
+    failed: u32,
+    /// When the instance was seen `running`, oldest first.
+    running: Vec<DateTime<Utc>>,
 }
 
-/// The latest failed attempt in an instance's state changes.
-fn latest_failed_attempt<'e>(mut changes: Vec<&'e StateChange>) -> Option<FailedAttempt<'e>> {
+impl Attempts<'_> {
+    /// The latest failed attempt's evidence window.
+    fn window(&self) -> Option<(DateTime<Utc>, DateTime<Utc>)> {
+        let start = self.latest_failed.first()?.time;
+        let down = self
+            .latest_failed
+            .iter()
+            .find(|t| t.state.is_down())
+            .map_or(start, |t| t.time);
+        Some((start - ATTEMPT_BEFORE, down + ATTEMPT_AFTER))
+    }
+
+    /// Whether the instance ran at or after `time`: a KMS error before a
+    /// good start is history.
+    fn ran_since(&self, time: DateTime<Utc>) -> bool {
+        self.running.iter().any(|r| *r >= time)
+    }
+}
+
+/// Splits an instance's state changes into attempts.
+fn attempts(mut changes: Vec<&StateChange>) -> Attempts<'_> {
     changes.sort_by(|a, b| (a.time, a.state, &a.event_id).cmp(&(b.time, b.state, &b.event_id)));
-    let mut latest = None;
+    let mut latest_failed = Vec::new();
+    let mut failed = 0;
+    let mut running = Vec::new();
     let mut current: Vec<&StateChange> = Vec::new();
-    let mut ran = false;
+    let mut counted = false;
     for change in changes {
         match change.state {
             InstanceState::Pending => {
                 current = vec![change];
-                ran = false;
+                counted = false;
             }
-            InstanceState::Running => ran = true,
-            state if state.is_down() && !current.is_empty() && !ran => {
+            InstanceState::Running => {
+                running.push(change.time);
+                current.clear();
+            }
+            state if state.is_down() && !current.is_empty() => {
                 current.push(change);
-                latest = Some(current.clone());
+                if !counted {
+                    failed += 1;
+                    counted = true;
+                }
+                latest_failed = current.clone();
             }
             _ => {}
         }
-        if ran {
-            current.clear();
-        }
     }
-    latest.map(|transitions| FailedAttempt { transitions })
+    Attempts {
+        latest_failed,
+        failed,
+        running,
+    }
 }
 
 fn is_launch_failure(report: &InstanceReport) -> bool {
@@ -179,30 +240,43 @@ impl<'e> Index<'e> {
         }
     }
 
-    /// The call that started `instance` for an attempt around `anchor`: the
-    /// latest one at or before it (allowing for clock skew), else the
-    /// earliest.
+    /// The call that started `instance` for the attempt that began at
+    /// `anchor`: the latest one shortly before it (allowing for clock
+    /// skew), or the one whose request a KMS error of the attempt shares.
+    /// Without an anchor, the latest call.
     fn start_call(
         &self,
         instance: &InstanceId,
         anchor: Option<DateTime<Utc>>,
+        requests: &BTreeSet<&str>,
     ) -> Option<&'e StartCall> {
         let calls = self.calls_by_instance.get(instance)?;
-        let earliest = calls.iter().min_by_key(|c| (c.time, &c.event_id)).copied();
-        let Some(anchor) = anchor else {
-            return calls.iter().max_by_key(|c| (c.time, &c.event_id)).copied();
-        };
-        calls
+        let by_request = calls
             .iter()
-            .filter(|c| c.time <= anchor + CLOCK_SKEW)
+            .filter(|c| c.request_id.as_deref().is_some_and(|r| requests.contains(r)))
             .max_by_key(|c| (c.time, &c.event_id))
-            .copied()
-            .or(earliest)
+            .copied();
+        let Some(anchor) = anchor else {
+            return by_request.or_else(|| calls.iter().max_by_key(|c| (c.time, &c.event_id)).copied());
+        };
+        by_request.or_else(|| {
+            calls
+                .iter()
+                .filter(|c| c.time <= anchor + CLOCK_SKEW && c.time >= anchor - START_CALL_BEFORE)
+                .max_by_key(|c| (c.time, &c.event_id))
+                .copied()
+        })
     }
 }
 
 /// Finds every failed start in `set` and gathers its evidence. Cases come
 /// ordered by instance id; the result depends only on the set's content.
+///
+/// A case is the instance's latest failed attempt: only evidence inside
+/// that attempt's window (or sharing its start call's request) counts, and
+/// a KMS error that a good start followed is history. KMS records that AWS
+/// did not make for the caller, or that name another account's instance,
+/// are not evidence at all ([`KmsFailure::is_trustworthy`]).
 pub fn cases(set: &EvidenceSet) -> Vec<Case<'_>> {
     let index = Index::new(set);
 
@@ -213,12 +287,17 @@ pub fn cases(set: &EvidenceSet) -> Vec<Case<'_>> {
             .or_default()
             .push(change);
     }
-    let mut attempts: BTreeMap<&InstanceId, FailedAttempt> = by_instance
+    let history: BTreeMap<&InstanceId, Attempts> = by_instance
         .iter()
-        .filter_map(|(id, changes)| latest_failed_attempt(changes.clone()).map(|a| (*id, a)))
+        .map(|(id, changes)| (*id, attempts(changes.clone())))
+        .collect();
+    let trusted: Vec<&KmsFailure> = set
+        .kms_failures
+        .values()
+        .filter(|f| f.is_trustworthy())
         .collect();
     // A grant denied while the instance was running (attaching a volume to
-    // it, say) is not about a start.
+    // it, say), or before a good start, is not about a failed start.
     let running_at = |failure: &KmsFailure, id: &InstanceId| {
         by_instance.get(id).is_some_and(|changes| {
             changes
@@ -228,8 +307,20 @@ pub fn cases(set: &EvidenceSet) -> Vec<Case<'_>> {
                 .is_some_and(|c| c.state == InstanceState::Running)
         })
     };
+    let stale = |failure: &KmsFailure, id: &InstanceId| {
+        history.get(id).is_some_and(|h| {
+            let in_attempt = h
+                .window()
+                .is_some_and(|(from, to)| failure.time >= from && failure.time <= to);
+            !in_attempt && (h.ran_since(failure.time - CLOCK_SKEW) || running_at(failure, id))
+        })
+    };
 
-    let mut failed: BTreeSet<&InstanceId> = attempts.keys().copied().collect();
+    let mut failed: BTreeSet<&InstanceId> = history
+        .iter()
+        .filter(|(_, h)| !h.latest_failed.is_empty())
+        .map(|(id, _)| *id)
+        .collect();
     failed.extend(
         set.instances
             .values()
@@ -237,48 +328,65 @@ pub fn cases(set: &EvidenceSet) -> Vec<Case<'_>> {
             .map(|r| &r.instance_id),
     );
     failed.extend(
-        set.kms_failures
-            .values()
-            .filter_map(|f| f.grantee_instance.as_ref().filter(|id| !running_at(f, id))),
+        trusted
+            .iter()
+            .filter_map(|f| f.grantee_instance.as_ref().filter(|id| !stale(f, id))),
     );
 
     let mut links: BTreeMap<&InstanceId, Vec<Linked>> = BTreeMap::new();
     let mut weak: Vec<&KmsFailure> = Vec::new();
-    for failure in set.kms_failures.values() {
+    for failure in trusted {
         let (link, mut targets) = strong_targets(failure, &index, &failed);
-        targets.retain(|id| !running_at(failure, id));
+        targets.retain(|id| !stale(failure, id));
         if targets.is_empty() && link == Link::PrincipalWindow {
             weak.push(failure);
         }
         for target in targets {
-            failed.insert(target);
             links
                 .entry(target)
                 .or_default()
                 .push(Linked { link, failure });
         }
     }
+    failed.extend(links.keys().copied());
 
     let mut cases: Vec<Case> = failed
         .into_iter()
-        .map(|id| {
-            let transitions = attempts
-                .remove(id)
-                .map(|a| a.transitions)
-                .unwrap_or_default();
-            let anchor = transitions.first().map(|t| t.time);
-            let kms_failures = links.remove(id).unwrap_or_default();
-            let anchor = anchor.or_else(|| kms_failures.iter().map(|l| l.failure.time).min());
-            Case {
+        .filter_map(|id| {
+            let attempt = history.get(id);
+            let transitions = attempt.map(|h| h.latest_failed.clone()).unwrap_or_default();
+            let linked = links.remove(id).unwrap_or_default();
+            let (kms_failures, anchor) = match attempt.and_then(Attempts::window) {
+                Some(window) => {
+                    let anchor = transitions.first().map(|t| t.time);
+                    let call = index.start_call(id, anchor, &BTreeSet::new());
+                    (in_window(linked, window, call), anchor)
+                }
+                None => {
+                    let burst = latest_burst(linked);
+                    let anchor = burst.iter().map(|l| l.failure.time).min();
+                    (burst, anchor)
+                }
+            };
+            let requests: BTreeSet<&str> = kms_failures
+                .iter()
+                .filter_map(|l| l.failure.request_id.as_deref())
+                .collect();
+            let report = set.instances.get(id);
+            let failed_here = !transitions.is_empty()
+                || !kms_failures.is_empty()
+                || report.is_some_and(is_launch_failure);
+            failed_here.then(|| Case {
                 instance_id: id.clone(),
+                failed_attempts: attempt.map_or(1, |h| h.failed.max(1)),
                 transitions,
-                report: set.instances.get(id),
-                start_call: index.start_call(id, anchor),
+                report,
+                start_call: index.start_call(id, anchor, &requests),
                 kms_failures,
                 volumes: BTreeMap::new(),
                 keys: Vec::new(),
                 simulations: Vec::new(),
-            }
+            })
         })
         .collect();
 
@@ -294,6 +402,35 @@ pub fn cases(set: &EvidenceSet) -> Vec<Case<'_>> {
         gather_volumes_and_keys(case, set);
     }
     cases
+}
+
+/// The KMS failures inside an attempt's window, or sharing the request of
+/// its start call.
+fn in_window<'e>(
+    linked: Vec<Linked<'e>>,
+    (from, to): (DateTime<Utc>, DateTime<Utc>),
+    call: Option<&StartCall>,
+) -> Vec<Linked<'e>> {
+    let request = call.and_then(|c| c.request_id.as_deref());
+    linked
+        .into_iter()
+        .filter(|l| {
+            (l.failure.time >= from && l.failure.time <= to)
+                || (request.is_some() && l.failure.request_id.as_deref() == request)
+        })
+        .collect()
+}
+
+/// Without state changes, the latest attempt is the latest burst of KMS
+/// failures: those within [`KMS_BURST`] of the latest one.
+fn latest_burst(linked: Vec<Linked<'_>>) -> Vec<Linked<'_>> {
+    let Some(latest) = linked.iter().map(|l| l.failure.time).max() else {
+        return linked;
+    };
+    linked
+        .into_iter()
+        .filter(|l| l.failure.time >= latest - KMS_BURST)
+        .collect()
 }
 
 /// The instances a failure is tied to by its grantee, volume or request id.

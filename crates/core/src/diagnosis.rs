@@ -23,10 +23,19 @@ pub enum Cause {
     KmsExplicitDeny,
     /// KMS denied access without saying which policy is missing.
     KmsAccessDenied,
+    /// The caller's permissions boundary does not allow the KMS action.
+    KmsPermissionsBoundaryMissing,
+    /// The session policy passed when the caller's session was created
+    /// does not allow the KMS action.
+    KmsSessionPolicyMissing,
     /// The key is disabled (or in another unusable state).
     KmsKeyDisabled,
     /// The key is scheduled for deletion.
     KmsKeyPendingDeletion,
+    /// The key's imported key material is missing or expired.
+    KmsKeyPendingImport,
+    /// The key's custom key store is disconnected.
+    KmsKeyUnavailable,
     /// The key does not exist (deleted, wrong region or account).
     KmsKeyNotFound,
     /// EC2 had no capacity for the instance type in the zone.
@@ -41,13 +50,17 @@ pub enum Cause {
 
 impl Cause {
     /// Every cause, in contract order.
-    pub const ALL: [Cause; 11] = [
+    pub const ALL: [Cause; 15] = [
         Cause::KmsIdentityPolicyMissing,
         Cause::KmsKeyPolicyMissing,
         Cause::KmsExplicitDeny,
         Cause::KmsAccessDenied,
+        Cause::KmsPermissionsBoundaryMissing,
+        Cause::KmsSessionPolicyMissing,
         Cause::KmsKeyDisabled,
         Cause::KmsKeyPendingDeletion,
+        Cause::KmsKeyPendingImport,
+        Cause::KmsKeyUnavailable,
         Cause::KmsKeyNotFound,
         Cause::InsufficientCapacity,
         Cause::VolumeLimitExceeded,
@@ -62,8 +75,12 @@ impl Cause {
             Cause::KmsKeyPolicyMissing => "kms_key_policy_missing",
             Cause::KmsExplicitDeny => "kms_explicit_deny",
             Cause::KmsAccessDenied => "kms_access_denied",
+            Cause::KmsPermissionsBoundaryMissing => "kms_permissions_boundary_missing",
+            Cause::KmsSessionPolicyMissing => "kms_session_policy_missing",
             Cause::KmsKeyDisabled => "kms_key_disabled",
             Cause::KmsKeyPendingDeletion => "kms_key_pending_deletion",
+            Cause::KmsKeyPendingImport => "kms_key_pending_import",
+            Cause::KmsKeyUnavailable => "kms_key_unavailable",
             Cause::KmsKeyNotFound => "kms_key_not_found",
             Cause::InsufficientCapacity => "insufficient_capacity",
             Cause::VolumeLimitExceeded => "volume_limit_exceeded",
@@ -79,8 +96,12 @@ impl Cause {
             Cause::KmsKeyPolicyMissing => "KMS grant denied: key policy missing",
             Cause::KmsExplicitDeny => "KMS grant denied: explicit deny",
             Cause::KmsAccessDenied => "KMS access denied",
+            Cause::KmsPermissionsBoundaryMissing => "KMS grant denied: permissions boundary",
+            Cause::KmsSessionPolicyMissing => "KMS grant denied: session policy",
             Cause::KmsKeyDisabled => "KMS key disabled",
             Cause::KmsKeyPendingDeletion => "KMS key pending deletion",
+            Cause::KmsKeyPendingImport => "KMS key material not imported",
+            Cause::KmsKeyUnavailable => "KMS key store disconnected",
             Cause::KmsKeyNotFound => "KMS key not found",
             Cause::InsufficientCapacity => "insufficient capacity",
             Cause::VolumeLimitExceeded => "EBS volume limit exceeded",
@@ -102,14 +123,23 @@ impl fmt::Display for Cause {
 pub enum RemediationKind {
     /// Attach an identity policy to the role or user.
     IdentityPolicy,
-    /// Add a statement to the key policy.
+    /// Add a statement to the key policy (also for service-linked roles,
+    /// whose own policies cannot be edited).
     KeyPolicy,
+    /// Add the action to the permissions boundary policy.
+    PermissionsBoundary,
+    /// Allow the action in the policy passed when the session is created.
+    SessionPolicy,
     /// Find and narrow the explicit deny.
     RemoveExplicitDeny,
     /// Enable the key.
     EnableKey,
     /// Cancel the key's scheduled deletion.
     CancelKeyDeletion,
+    /// Import the key material again.
+    ImportKeyMaterial,
+    /// Reconnect the key's custom key store.
+    ConnectKeyStore,
     /// Restore access to a key that is gone.
     RestoreKey,
     /// Work around missing capacity.
@@ -147,6 +177,10 @@ pub struct KmsError {
     pub message: String,
 }
 
+fn one() -> u32 {
+    1
+}
+
 /// One failed start, explained.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Diagnosis {
@@ -165,6 +199,7 @@ pub struct Diagnosis {
     /// The first key whose use failed in the attempt (`kms_key_arns[0]`).
     pub kms_key_arn: Option<KeyArn>,
     /// Every key whose use failed in the attempt.
+    #[serde(default)]
     pub kms_key_arns: Vec<KeyArn>,
     /// The instance's volumes on those keys.
     pub volume_ids: Vec<VolumeId>,
@@ -172,6 +207,10 @@ pub struct Diagnosis {
     pub state_reason_code: Option<String>,
     /// When the start failed (the stop, or the KMS error).
     pub failed_at: Option<DateTime<Utc>>,
+    /// How many failed attempts of the instance the input shows (the
+    /// diagnosis is for the latest).
+    #[serde(default = "one")]
+    pub failed_attempts: u32,
     /// The KMS error the diagnosis rests on.
     pub kms_error: Option<KmsError>,
     /// CloudTrail event ids and EventBridge ids of the evidence, oldest first.

@@ -120,9 +120,16 @@ pub struct KmsFailure {
     pub error_message: String,
     /// The key whose use failed, as complete as the record allows.
     pub key: Option<KeyArn>,
-    /// The instance named by a grant's `granteePrincipal`
-    /// (`<account>:aws:ec2-infrastructure:<instance-id>`).
+    /// The instance the record names as EC2's: a grant's
+    /// `granteePrincipal` (`<account>:aws:ec2-infrastructure:<id>` or
+    /// `arn:aws:sts::<account>:assumed-role/aws:ec2-infrastructure/<id>`), or
+    /// the caller when EC2 called with the instance's infrastructure
+    /// credentials (a `Decrypt` by `assumed-role/aws:ec2-infrastructure/<id>`).
     pub grantee_instance: Option<InstanceId>,
+    /// The account of that grantee or infrastructure caller.
+    pub grantee_account: Option<String>,
+    /// `userIdentity.accountId`: the caller's account.
+    pub caller_account: Option<String>,
     /// The volume named by the `aws:ebs:id` encryption context.
     pub volume_id: Option<VolumeId>,
     /// The CloudTrail `requestID`.
@@ -130,10 +137,29 @@ pub struct KmsFailure {
     /// The role or user on whose behalf the call was made.
     pub principal: Option<PrincipalArn>,
     /// Whether an AWS service made the call for the principal
-    /// (`userAgent`/`sourceIPAddress`/`invokedBy` say so).
+    /// (`invokedBy`, or `userAgent`/`sourceIPAddress` naming `AWS Internal`
+    /// or an AWS service host such as `ec2-frontend-api.amazonaws.com`).
     pub via_aws_service: bool,
     /// Account and region.
     pub origin: Origin,
+}
+
+impl KmsFailure {
+    /// Whether the record can be evidence about an instance at all: AWS
+    /// made the call on the caller's behalf, and the grantee (or EC2's
+    /// infrastructure caller) belongs to the record's own account
+    /// (`recipientAccountId`, else `userIdentity.accountId`). A call typed
+    /// by a person or a script, or one naming another account's instance,
+    /// proves nothing about this account's instances.
+    pub fn is_trustworthy(&self) -> bool {
+        let record_account = self.origin.account.as_ref().or(self.caller_account.as_ref());
+        let same_account = match (&self.grantee_account, record_account) {
+            (Some(grantee), Some(record)) => grantee == record,
+            (Some(_), None) => false,
+            (None, _) => true,
+        };
+        self.via_aws_service && same_account
+    }
 }
 
 /// What `describe-instances` says about one instance.
@@ -225,7 +251,11 @@ pub enum KeyState {
     Disabled,
     /// Scheduled for deletion (also `PendingReplicaDeletion`).
     PendingDeletion,
-    /// Any other state (`PendingImport`, `Unavailable`, `Creating`, ...).
+    /// Key material was never imported or has expired (`PendingImport`).
+    PendingImport,
+    /// Its custom key store is disconnected (`Unavailable`).
+    Unavailable,
+    /// Any other state (`Creating`, `Updating`, ...).
     Other(String),
 }
 
@@ -236,6 +266,8 @@ impl KeyState {
             "Enabled" => Self::Enabled,
             "Disabled" => Self::Disabled,
             "PendingDeletion" | "PendingReplicaDeletion" => Self::PendingDeletion,
+            "PendingImport" => Self::PendingImport,
+            "Unavailable" => Self::Unavailable,
             other => Self::Other(other.to_owned()),
         }
     }
@@ -284,6 +316,9 @@ pub struct KeyPolicyFacts {
     pub allows_iam_policies: bool,
     /// The principals the policy itself allows `kms:CreateGrant`.
     pub grant_principals: Vec<String>,
+    /// Some statement that may allow the grant has conditions that were not
+    /// evaluated: the facts cannot prove a denial.
+    pub uncertain: bool,
 }
 
 /// The decision of an IAM policy simulation.

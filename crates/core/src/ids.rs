@@ -114,17 +114,29 @@ impl From<KeyArn> for String {
 }
 
 impl KeyArn {
-    /// Accepts a key ARN (`arn:<partition>:kms:<region>:<account>:key/<id>`).
+    /// Accepts a key ARN (`arn:<partition>:kms:<region>:<account>:key/<id>`)
+    /// whose parts are made of the characters AWS uses (so that it is safe
+    /// in a command line and a URL): partition and region lower-case
+    /// letters, digits and `-`, a 12-digit account, a key id of letters,
+    /// digits and `-`.
     pub fn parse(s: &str) -> Option<Self> {
         let mut parts = s.splitn(6, ':');
+        let lower = |p: &str| {
+            !p.is_empty()
+                && p.bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        };
         let ok = parts.next() == Some("arn")
-            && parts.next().is_some_and(|p| !p.is_empty())
+            && parts.next().is_some_and(lower)
             && parts.next() == Some("kms")
-            && parts.next().is_some_and(|r| !r.is_empty())
-            && parts.next().is_some_and(|a| a.len() == 12)
+            && parts.next().is_some_and(lower)
             && parts
                 .next()
-                .is_some_and(|r| r.strip_prefix("key/").is_some_and(|id| !id.is_empty()));
+                .is_some_and(|a| a.len() == 12 && a.bytes().all(|b| b.is_ascii_digit()))
+            && parts
+                .next()
+                .and_then(|r| r.strip_prefix("key/"))
+                .is_some_and(is_key_id);
         ok.then(|| Self(s.to_owned()))
     }
 
@@ -140,15 +152,19 @@ impl KeyArn {
     }
 
     /// Builds a key ARN from a bare key id (a UUID or `mrk-` id) and the
-    /// region and account the call was made in.
-    pub fn from_key_id(key_id: &str, region: &str, account: &str) -> Option<Self> {
-        let plausible = !key_id.is_empty()
-            && key_id
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'-')
-            && !region.is_empty()
-            && account.len() == 12;
-        plausible.then(|| Self(format!("arn:aws:kms:{region}:{account}:key/{key_id}")))
+    /// partition, region and account the call was made in.
+    pub fn from_key_id(key_id: &str, partition: &str, region: &str, account: &str) -> Option<Self> {
+        Self::parse(&format!("arn:{partition}:kms:{region}:{account}:key/{key_id}"))
+    }
+
+    /// The partition part of the ARN (`aws`, `aws-cn`, `aws-us-gov`).
+    pub fn partition(&self) -> &str {
+        self.0.split(':').nth(1).unwrap_or_default()
+    }
+
+    /// The account part of the ARN: the account that owns the key.
+    pub fn account(&self) -> &str {
+        self.0.split(':').nth(4).unwrap_or_default()
     }
 
     /// The ARN text.
@@ -173,6 +189,23 @@ impl fmt::Display for KeyArn {
     }
 }
 
+/// Whether `id` looks like a KMS key id: letters, digits and `-`.
+fn is_key_id(id: &str) -> bool {
+    !id.is_empty() && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+}
+
+/// The partition of an AWS region name (`cn-north-1` is in `aws-cn`,
+/// `us-gov-west-1` in `aws-us-gov`, the rest in `aws`).
+pub fn partition_of_region(region: &str) -> &'static str {
+    if region.starts_with("cn-") {
+        "aws-cn"
+    } else if region.starts_with("us-gov-") {
+        "aws-us-gov"
+    } else {
+        "aws"
+    }
+}
+
 /// The kind of IAM principal a policy can be attached to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum PrincipalKind {
@@ -183,6 +216,11 @@ pub enum PrincipalKind {
     /// Anything else: the account root, a federated user.
     Other,
 }
+
+/// The pseudo-role EC2 uses for an instance's infrastructure calls
+/// (`assumed-role/aws:ec2-infrastructure/<instance-id>`, grantee
+/// `<account>:aws:ec2-infrastructure:<instance-id>`).
+pub const EC2_INFRASTRUCTURE: &str = "aws:ec2-infrastructure";
 
 /// The IAM role or user behind an API call. An assumed-role session ARN is
 /// turned into the role ARN, because that is where a policy belongs.
@@ -222,6 +260,9 @@ impl PrincipalArn {
             return None;
         }
         match service {
+            // EC2 itself, acting with an instance's infrastructure
+            // credentials: never a principal anyone can fix.
+            _ if resource.contains(EC2_INFRASTRUCTURE) => None,
             "iam" if !resource.is_empty() => Some(Self(s.to_owned())),
             "sts" => {
                 let role = resource.strip_prefix("assumed-role/")?.split('/').next()?;
@@ -252,6 +293,50 @@ impl PrincipalArn {
     /// The role or user name (the last path segment).
     pub fn name(&self) -> &str {
         self.0.rsplit('/').next().unwrap_or_default()
+    }
+
+    /// The account the principal belongs to.
+    pub fn account(&self) -> &str {
+        self.0.split(':').nth(4).unwrap_or_default()
+    }
+
+    /// The partition of the ARN.
+    pub fn partition(&self) -> &str {
+        self.0.split(':').nth(1).unwrap_or_default()
+    }
+
+    /// The resource part after `role/` or `user/`: path and name.
+    fn path_and_name(&self) -> &str {
+        let resource = self.0.splitn(6, ':').nth(5).unwrap_or_default();
+        resource
+            .strip_prefix("role/")
+            .or_else(|| resource.strip_prefix("user/"))
+            .unwrap_or(resource)
+    }
+
+    /// A service-linked role (`role/aws-service-role/<service>/...`): its
+    /// policies belong to AWS and cannot be edited.
+    pub fn is_service_linked_role(&self) -> bool {
+        self.kind() == PrincipalKind::Role && self.path_and_name().starts_with("aws-service-role/")
+    }
+
+    /// A role that IAM Identity Center manages
+    /// (`role/aws-reserved/sso.amazonaws.com/...`, `AWSReservedSSO_*`): it
+    /// is changed through its permission set, not in IAM.
+    pub fn is_identity_center_role(&self) -> bool {
+        self.kind() == PrincipalKind::Role
+            && (self
+                .path_and_name()
+                .starts_with("aws-reserved/sso.amazonaws.com/")
+                || self.name().starts_with("AWSReservedSSO_"))
+    }
+
+    /// For an Identity Center role `AWSReservedSSO_<PermissionSet>_<hex>`,
+    /// the permission set's name.
+    pub fn permission_set_name(&self) -> Option<&str> {
+        let rest = self.name().strip_prefix("AWSReservedSSO_")?;
+        let (name, suffix) = rest.rsplit_once('_')?;
+        (!name.is_empty() && suffix.bytes().all(|b| b.is_ascii_hexdigit())).then_some(name)
     }
 }
 

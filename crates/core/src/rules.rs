@@ -9,7 +9,9 @@
 
 use crate::correlate::{self, Case};
 use crate::diagnosis::{Cause, Diagnosis, KmsError};
-use crate::evidence::{EvidenceSet, KeyState, KmsFailure, SimulatedDecision};
+use crate::evidence::{
+    EvidenceSet, KeyPolicyFacts, KeyReport, KeyState, KmsFailure, SimulatedDecision,
+};
 use crate::ids::{KeyArn, PrincipalArn, VolumeId};
 use crate::remedy::{self, FixContext};
 use crate::state_reason;
@@ -20,38 +22,78 @@ pub fn diagnose(set: &EvidenceSet) -> Vec<Diagnosis> {
     correlate::cases(set).iter().map(diagnose_case).collect()
 }
 
-/// What a KMS error code and message say about the cause.
+/// What a KMS error code and message say about the cause. The code alone
+/// does not tell key states apart (`DisabledException` also answers for a
+/// key pending deletion), so the message decides.
 pub fn classify_kms_error(code: &str, message: &str) -> Cause {
     let lower = message.to_ascii_lowercase();
     match code {
-        "AccessDenied" | "AccessDeniedException" => {
-            if lower.contains("no identity-based policy allows") {
-                Cause::KmsIdentityPolicyMissing
-            } else if lower.contains("no resource-based policy allows") {
-                Cause::KmsKeyPolicyMissing
-            } else if lower.contains("explicit deny") {
-                Cause::KmsExplicitDeny
+        "AccessDenied" | "AccessDeniedException" => denial_cause(&lower),
+        "DisabledException" | "KMSInvalidStateException" | "KMSInvalidStateFault"
+        | "KeyUnavailableException" => {
+            if lower.contains("pending deletion") {
+                Cause::KmsKeyPendingDeletion
+            } else if lower.contains("pending import") {
+                Cause::KmsKeyPendingImport
+            } else if lower.contains("unavailable") || code == "KeyUnavailableException" {
+                Cause::KmsKeyUnavailable
             } else {
-                Cause::KmsAccessDenied
+                Cause::KmsKeyDisabled
             }
         }
-        "DisabledException" => Cause::KmsKeyDisabled,
-        "KMSInvalidStateException" | "KMSInvalidStateFault"
-            if lower.contains("pending deletion") =>
-        {
-            Cause::KmsKeyPendingDeletion
-        }
-        "KMSInvalidStateException" | "KMSInvalidStateFault" => Cause::KmsKeyDisabled,
         "NotFoundException" => Cause::KmsKeyNotFound,
         _ => Cause::InternalErrorUnexplained,
     }
 }
 
-/// The cause and, for KMS causes, the failure and key it rests on.
+/// The cause an `AccessDenied` message names by its reason clause (IAM
+/// User Guide, "Troubleshoot access denied error messages"); any other
+/// clause, or none, is `kms_access_denied`.
+fn denial_cause(lower: &str) -> Cause {
+    if lower.contains("explicit deny") {
+        Cause::KmsExplicitDeny
+    } else if lower.contains("no identity-based policy allows") {
+        Cause::KmsIdentityPolicyMissing
+    } else if lower.contains("no resource-based policy allows") {
+        Cause::KmsKeyPolicyMissing
+    } else if lower.contains("no permissions boundary allows") {
+        Cause::KmsPermissionsBoundaryMissing
+    } else if lower.contains("no session policy allows") {
+        Cause::KmsSessionPolicyMissing
+    } else {
+        Cause::KmsAccessDenied
+    }
+}
+
+/// The reason clause of a denial (`because no VPC endpoint policy allows
+/// the kms:CreateGrant action`), when the message has one.
+pub fn denial_clause(message: &str) -> Option<String> {
+    let lower = message.to_ascii_lowercase();
+    let at = lower
+        .find(" because ")
+        .or_else(|| lower.find(" with an explicit deny"))?;
+    let clause = message.get(at + 1..)?.trim().trim_end_matches('.');
+    (!clause.is_empty()).then(|| clause.to_owned())
+}
+
+/// The cause and, for KMS causes, the failures and keys it rests on.
 struct Finding<'e> {
     cause: Cause,
+    /// The first failure of the cause (the one its summary quotes).
     failure: Option<&'e KmsFailure>,
-    key: Option<KeyArn>,
+    /// Every key whose use failed in the attempt, the first first.
+    keys: Vec<KeyArn>,
+}
+
+/// The cause a key's state names, when it makes the key unusable.
+fn cause_of_key_state(state: &KeyState) -> Option<Cause> {
+    match state {
+        KeyState::Disabled => Some(Cause::KmsKeyDisabled),
+        KeyState::PendingDeletion => Some(Cause::KmsKeyPendingDeletion),
+        KeyState::PendingImport => Some(Cause::KmsKeyPendingImport),
+        KeyState::Unavailable => Some(Cause::KmsKeyUnavailable),
+        _ => None,
+    }
 }
 
 fn find_cause<'e>(case: &Case<'e>) -> Finding<'e> {
@@ -60,49 +102,58 @@ fn find_cause<'e>(case: &Case<'e>) -> Finding<'e> {
         return Finding {
             cause,
             failure: None,
-            key: None,
+            keys: Vec::new(),
         };
     }
-    let known = case
+    let mut known: Vec<(&KmsFailure, Cause)> = case
         .kms_failures
         .iter()
         .map(|l| {
-            (
-                l.failure,
-                classify_kms_error(&l.failure.error_code, &l.failure.error_message),
-            )
+            let cause = classify_kms_error(&l.failure.error_code, &l.failure.error_message);
+            (l.failure, refine_with_key_state(cause, l.failure.key.as_ref(), case))
         })
-        .find(|(_, cause)| *cause != Cause::InternalErrorUnexplained);
-    if let Some((failure, cause)) = known {
-        let cause = refine_with_key_state(cause, failure.key.as_ref(), case);
+        .filter(|(_, cause)| *cause != Cause::InternalErrorUnexplained)
+        .collect();
+    known.sort_by(|a, b| (a.0.time, &a.0.event_id).cmp(&(b.0.time, &b.0.event_id)));
+    if let Some(&(failure, cause)) = known.first() {
+        let mut keys: Vec<KeyArn> = Vec::new();
+        for key in known.iter().filter_map(|(f, _)| f.key.as_ref()) {
+            if !keys.iter().any(|k| k.key_id() == key.key_id()) {
+                keys.push(key.clone());
+            }
+        }
         return Finding {
             cause,
             failure: Some(failure),
-            key: failure.key.clone(),
+            keys,
         };
     }
-    let unusable = case.keys.iter().find_map(|k| match k.state {
-        KeyState::Disabled => Some((Cause::KmsKeyDisabled, k)),
-        KeyState::PendingDeletion => Some((Cause::KmsKeyPendingDeletion, k)),
-        _ => None,
-    });
-    if let Some((cause, report)) = unusable {
+    let unusable: Vec<(Cause, &KeyReport)> = case
+        .keys
+        .iter()
+        .filter_map(|k| cause_of_key_state(&k.state).map(|c| (c, *k)))
+        .collect();
+    if let Some(&(cause, _)) = unusable.first() {
         return Finding {
             cause,
             failure: None,
-            key: Some(report.key.clone()),
+            keys: unusable
+                .iter()
+                .filter(|(c, _)| *c == cause)
+                .map(|(_, k)| k.key.clone())
+                .collect(),
         };
     }
     match cause_from_policies(case) {
         Some((cause, key)) => Finding {
             cause,
             failure: None,
-            key: Some(key),
+            keys: vec![key],
         },
         None => Finding {
             cause: Cause::InternalErrorUnexplained,
             failure: None,
-            key: None,
+            keys: Vec::new(),
         },
     }
 }
@@ -132,60 +183,66 @@ fn cause_from_policies(case: &Case) -> Option<(Cause, KeyArn)> {
     };
     keys.find_map(|report| {
         let key = &report.key;
-        let cause = match (decision(key), &report.policy) {
+        let policy = report.policy.as_ref();
+        let named = |p: &KeyPolicyFacts| {
+            p.grant_principals
+                .iter()
+                .any(|g| g == principal.as_str() || g == "*")
+        };
+        let cause = match (decision(key), policy) {
+            // The simulator evaluated the identity policies: a deny there is proven.
             (Some(SimulatedDecision::ExplicitDeny), _) => Cause::KmsExplicitDeny,
-            (_, Some(policy))
-                if !policy.allows_iam_policies
-                    && !policy
-                        .grant_principals
-                        .iter()
-                        .any(|p| p == principal.as_str()) =>
-            {
+            // The key policy neither delegates to IAM nor names the principal.
+            (_, Some(p)) if !p.uncertain && !p.allows_iam_policies && !named(p) => {
                 Cause::KmsKeyPolicyMissing
             }
-            (Some(SimulatedDecision::ImplicitDeny), _) => Cause::KmsIdentityPolicyMissing,
+            // Delegated to IAM, and IAM allows nothing.
+            (Some(SimulatedDecision::ImplicitDeny), Some(p))
+                if !p.uncertain && p.allows_iam_policies && !named(p) =>
+            {
+                Cause::KmsIdentityPolicyMissing
+            }
+            // Denied by IAM, but a key-policy statement with conditions
+            // might allow it: which policy is missing is not proven.
+            (Some(SimulatedDecision::ImplicitDeny), Some(p)) if p.uncertain && !named(p) => {
+                Cause::KmsAccessDenied
+            }
             _ => return None,
         };
         Some((cause, key.clone()))
     })
 }
 
-/// An invalid-state error without "pending deletion" in its message is
-/// made precise by describe-key when we have it.
+/// An invalid-state error whose message names no state is made precise by
+/// describe-key when we have it.
 fn refine_with_key_state(cause: Cause, key: Option<&KeyArn>, case: &Case) -> Cause {
     if cause != Cause::KmsKeyDisabled {
         return cause;
     }
     let state = key.and_then(|key| case.keys.iter().find(|k| k.key.key_id() == key.key_id()));
-    match state.map(|k| &k.state) {
-        Some(KeyState::PendingDeletion) => Cause::KmsKeyPendingDeletion,
-        _ => cause,
-    }
+    state
+        .and_then(|k| cause_of_key_state(&k.state))
+        .unwrap_or(cause)
 }
 
-/// The instance's volumes on `key` (compared by key id, since a volume may
+/// The instance's volumes on `keys` (compared by key id, since a volume may
 /// name its key by ARN and a KMS record by id).
-fn volumes_on_key(case: &Case, key: Option<&KeyArn>) -> Vec<VolumeId> {
-    let Some(key) = key else {
-        return Vec::new();
-    };
+fn volumes_on_keys(case: &Case, keys: &[KeyArn]) -> Vec<VolumeId> {
+    let on = |k: &KeyArn| keys.iter().any(|key| key.key_id() == k.key_id());
     let mut ids: Vec<VolumeId> = case
         .volumes
         .iter()
-        .filter(|(_, k)| k.as_ref().is_some_and(|k| k.key_id() == key.key_id()))
+        .filter(|(_, k)| k.as_ref().is_some_and(on))
         .map(|(v, _)| v.clone())
         .collect();
-    ids.extend(
-        case.kms_failures
-            .iter()
-            .filter(|l| {
-                l.failure
-                    .key
-                    .as_ref()
-                    .is_none_or(|k| k.key_id() == key.key_id())
-            })
-            .filter_map(|l| l.failure.volume_id.clone()),
-    );
+    if !keys.is_empty() {
+        ids.extend(
+            case.kms_failures
+                .iter()
+                .filter(|l| l.failure.key.as_ref().is_none_or(on))
+                .filter_map(|l| l.failure.volume_id.clone()),
+        );
+    }
     ids.sort();
     ids.dedup();
     ids
@@ -206,7 +263,7 @@ fn principal(case: &Case, failure: Option<&KmsFailure>) -> Option<PrincipalArn> 
 pub fn diagnose_case(case: &Case) -> Diagnosis {
     let finding = find_cause(case);
     let principal_arn = principal(case, finding.failure);
-    let volume_ids = volumes_on_key(case, finding.key.as_ref());
+    let volume_ids = volumes_on_keys(case, &finding.keys);
 
     let mut evidence: Vec<(chrono::DateTime<chrono::Utc>, &str)> = case
         .transitions
@@ -234,20 +291,25 @@ pub fn diagnose_case(case: &Case) -> Diagnosis {
         account = account.or_else(|| origin.account.clone());
         region = region.or_else(|| origin.region.clone());
     }
-    let region = region.or_else(|| finding.key.as_ref().map(|k| k.region().to_owned()));
+    let region = region.or_else(|| finding.keys.first().map(|k| k.region().to_owned()));
 
     let denied_action = finding.failure.map(denied_action);
     let fix = FixContext {
         instance_id: &case.instance_id,
         principal: principal_arn.as_ref(),
-        key: finding.key.as_ref(),
+        keys: &finding.keys,
         region: region.as_deref(),
         denied_action: denied_action.as_deref(),
         deny_source: finding
             .failure
             .and_then(|f| explicit_deny_source(&f.error_message)),
+        denial_clause: finding
+            .failure
+            .filter(|_| finding.cause == Cause::KmsAccessDenied)
+            .and_then(|f| denial_clause(&f.error_message)),
         state_reason_message: case.report.and_then(|r| r.state_reason_message.as_deref()),
         volume_ids: &volume_ids,
+        launched: case.ended_terminated(),
     };
     Diagnosis {
         instance_id: case.instance_id.clone(),
@@ -258,11 +320,12 @@ pub fn diagnose_case(case: &Case) -> Diagnosis {
         summary: remedy::summary(finding.cause, &fix),
         remediation: remedy::remediation(finding.cause, &fix),
         principal_arn,
-        kms_key_arns: finding.key.iter().cloned().collect(),
-        kms_key_arn: finding.key,
+        kms_key_arn: finding.keys.first().cloned(),
+        kms_key_arns: finding.keys.clone(),
         volume_ids,
         state_reason_code: case.report.and_then(|r| r.state_reason_code.clone()),
         failed_at: case.failed_at(),
+        failed_attempts: case.failed_attempts,
         kms_error: finding.failure.map(|f| KmsError {
             api: f.api.clone(),
             code: f.error_code.clone(),
@@ -359,6 +422,58 @@ mod tests {
     }
 
     #[test]
+    fn boundary_session_and_other_implicit_denies() {
+        assert_eq!(
+            classify_kms_error(
+                "AccessDenied",
+                &denied(" because no permissions boundary allows the kms:CreateGrant action")
+            ),
+            Cause::KmsPermissionsBoundaryMissing
+        );
+        assert_eq!(
+            classify_kms_error(
+                "AccessDeniedException",
+                &denied(" because no session policy allows the kms:CreateGrant action")
+            ),
+            Cause::KmsSessionPolicyMissing
+        );
+        let vpce = denied(" because no VPC endpoint policy allows the kms:CreateGrant action");
+        assert_eq!(classify_kms_error("AccessDenied", &vpce), Cause::KmsAccessDenied);
+        assert_eq!(
+            denial_clause(&vpce).as_deref(),
+            Some("because no VPC endpoint policy allows the kms:CreateGrant action")
+        );
+        assert_eq!(denial_clause(&denied("")), None);
+        for kind in ["resource control policy", "session policy", "permissions boundary"] {
+            assert_eq!(
+                classify_kms_error(
+                    "AccessDenied",
+                    &denied(&format!(" with an explicit deny in a {kind}"))
+                ),
+                Cause::KmsExplicitDeny,
+                "{kind}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_message_not_the_code_names_the_key_state() {
+        let cases = [
+            ("DisabledException", format!("{KEY} is pending deletion."), Cause::KmsKeyPendingDeletion),
+            ("KMSInvalidStateException", format!("{KEY} is pending deletion."), Cause::KmsKeyPendingDeletion),
+            ("DisabledException", format!("{KEY} is pending import."), Cause::KmsKeyPendingImport),
+            ("KMSInvalidStateException", format!("{KEY} is pending import."), Cause::KmsKeyPendingImport),
+            ("KMSInvalidStateException", format!("{KEY} is unavailable."), Cause::KmsKeyUnavailable),
+            ("KeyUnavailableException", "The request was rejected because the specified KMS key is not available.".to_owned(), Cause::KmsKeyUnavailable),
+            ("DisabledException", format!("{KEY} is disabled."), Cause::KmsKeyDisabled),
+            ("KMSInvalidStateException", format!("{KEY} is not usable."), Cause::KmsKeyDisabled),
+        ];
+        for (code, message, cause) in cases {
+            assert_eq!(classify_kms_error(code, &message), cause, "{code}: {message}");
+        }
+    }
+
+    #[test]
     fn key_state_errors() {
         assert_eq!(
             classify_kms_error("DisabledException", &format!("{KEY} is disabled.")),
@@ -393,6 +508,8 @@ mod tests {
             ),
             key: None,
             grantee_instance: None,
+            grantee_account: None,
+            caller_account: None,
             volume_id: None,
             request_id: None,
             principal: None,

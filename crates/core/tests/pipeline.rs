@@ -406,6 +406,7 @@ fn live_seed(decision: SimulatedDecision, allows_iam: bool) -> Vec<Evidence> {
         policy: Some(KeyPolicyFacts {
             allows_iam_policies: allows_iam,
             grant_principals: Vec::new(),
+            uncertain: false,
         }),
     }));
     live.push(Evidence::Simulation(PolicySimulation {

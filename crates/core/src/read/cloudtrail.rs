@@ -15,7 +15,7 @@ use serde_json::value::RawValue;
 use serde_json::Value;
 
 use crate::evidence::{Evidence, KmsFailure, Origin, StartApi, StartCall};
-use crate::ids::{InstanceId, KeyArn, PrincipalArn, VolumeId};
+use crate::ids::{partition_of_region, InstanceId, KeyArn, PrincipalArn, VolumeId, EC2_INFRASTRUCTURE};
 
 use super::EventProblem;
 
@@ -101,6 +101,7 @@ impl RawRecord<'_> {
         };
         let identity = parse_raw::<UserIdentity>(self.user_identity)
             .map_err(|e| problem(format!("userIdentity: {e}")))?;
+        let caller_account = identity.as_ref().and_then(|i| i.account_id.clone());
         let principal = identity.as_ref().and_then(UserIdentity::principal);
         let request_id = self.request_id.as_deref().map(str::to_owned);
 
@@ -136,17 +137,34 @@ impl RawRecord<'_> {
                     .unwrap_or_default();
                 let error_message = self.error_message.as_deref().unwrap_or_default().to_owned();
                 let key = key_of(&params, &resources, &error_message, &origin);
-                let grantee_instance = params
+                // EC2 names the instance in the grant it asks for, or calls
+                // itself with the instance's infrastructure credentials.
+                let infrastructure = identity
+                    .as_ref()
+                    .and_then(|i| i.arn.as_deref())
+                    .and_then(ec2_infrastructure);
+                let infrastructure_called = infrastructure.is_some();
+                let grantee = params
                     .get("granteePrincipal")
                     .and_then(Value::as_str)
-                    .filter(|g| g.contains("ec2-infrastructure"))
-                    .and_then(InstanceId::find_in);
-                let principal = principal.or_else(|| principal_in_message(&error_message));
-                let via_aws_service =
-                    [&self.user_agent, &self.source_ip_address].iter().any(|v| {
-                        v.as_deref()
-                            .is_some_and(|s| s.eq_ignore_ascii_case("AWS Internal"))
-                    }) || identity.as_ref().is_some_and(|i| i.invoked_by.is_some());
+                    .and_then(ec2_infrastructure);
+                let (grantee_account, grantee_instance) =
+                    match grantee.or(infrastructure.clone()) {
+                        Some((account, instance)) => (account, Some(instance)),
+                        None => (None, None),
+                    };
+                let principal = match infrastructure {
+                    // EC2 itself: the principal to fix is the start call's.
+                    Some(_) => None,
+                    None => principal.or_else(|| principal_in_message(&error_message)),
+                };
+                let by_aws = |v: &Option<Cow<'_, str>>| v.as_deref().is_some_and(names_aws_service);
+                let via_aws_service = by_aws(&self.user_agent)
+                    || by_aws(&self.source_ip_address)
+                    || identity
+                        .as_ref()
+                        .is_some_and(|i| i.invoked_by.as_deref().is_some_and(|s| !s.is_empty()))
+                    || infrastructure_called;
                 Ok(Some(Evidence::KmsFailure(KmsFailure {
                     time,
                     event_id,
@@ -156,6 +174,8 @@ impl RawRecord<'_> {
                     key,
                     grantee_instance,
                     volume_id: ebs_volume_in_context(&params),
+                    grantee_account,
+                    caller_account,
                     request_id,
                     principal,
                     via_aws_service,
@@ -194,6 +214,8 @@ struct UserIdentity {
     session_context: Option<SessionContext>,
     #[serde(rename = "invokedBy", default)]
     invoked_by: Option<String>,
+    #[serde(rename = "accountId", default)]
+    account_id: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -279,7 +301,8 @@ fn key_of(
         .or_else(|| KeyArn::find_in(message))
         .or_else(|| {
             let id = key_id.filter(|k| !k.starts_with("alias/") && !k.starts_with("arn:"))?;
-            KeyArn::from_key_id(id, origin.region.as_deref()?, origin.account.as_deref()?)
+            let region = origin.region.as_deref()?;
+            KeyArn::from_key_id(id, partition_of_region(region), region, origin.account.as_deref()?)
         })
 }
 
@@ -299,6 +322,32 @@ fn ebs_volume_in_context(params: &Value) -> Option<VolumeId> {
             .and_then(Value::as_str)
             .and_then(VolumeId::parse)
     })
+}
+
+/// The account and instance in an EC2 infrastructure principal, in either
+/// form CloudTrail writes it: `<account>:aws:ec2-infrastructure:<id>`
+/// (older records) or `arn:<partition>:sts::<account>:assumed-role/aws:ec2-infrastructure/<id>`.
+fn ec2_infrastructure(principal: &str) -> Option<(Option<String>, InstanceId)> {
+    if !principal.contains(EC2_INFRASTRUCTURE) {
+        return None;
+    }
+    let instance = InstanceId::find_in(principal)?;
+    let account = if principal.starts_with("arn:") {
+        principal.split(':').nth(4)
+    } else {
+        principal.split(':').next()
+    };
+    let account = account
+        .filter(|a| a.len() == 12 && a.bytes().all(|b| b.is_ascii_digit()))
+        .map(str::to_owned);
+    Some((account, instance))
+}
+
+/// Whether a `userAgent` or `sourceIPAddress` names AWS itself:
+/// `AWS Internal`, or a service host such as `ec2-frontend-api.amazonaws.com`.
+fn names_aws_service(value: &str) -> bool {
+    value.eq_ignore_ascii_case("AWS Internal")
+        || (value.ends_with(".amazonaws.com") && !value.contains(' ') && !value.contains('/'))
 }
 
 /// The principal in a denial message: `User: <arn> is not authorized ...`.

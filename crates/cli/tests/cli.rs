@@ -157,6 +157,19 @@ scenarios! {
     scenario_noise => "noise",
     scenario_normal_stops => "normal-stops",
     scenario_storm => "storm",
+    scenario_history_then_unexplained => "history-then-unexplained",
+    scenario_multiple_keys_denied => "multiple-keys-denied",
+    scenario_kms_key_pending_import => "kms-key-pending-import",
+    scenario_kms_key_unavailable => "kms-key-unavailable",
+    scenario_kms_permissions_boundary_missing => "kms-permissions-boundary-missing",
+    scenario_kms_session_policy_missing => "kms-session-policy-missing",
+    scenario_kms_access_denied_other_clause => "kms-access-denied-other-clause",
+    scenario_autoscaling_launch_denied => "autoscaling-launch-denied",
+    scenario_identity_center_role => "identity-center-role",
+    scenario_eventversion_1_11_role_path => "eventversion-1-11-role-path",
+    scenario_untrusted_kms_records => "untrusted-kms-records",
+    scenario_ec2_infrastructure_decrypt => "ec2-infrastructure-decrypt",
+    scenario_launch_invalid_kms_key_state => "launch-invalid-kms-key-state",
 }
 
 fn names_in(dir: &str, strip: &str) -> Vec<String> {

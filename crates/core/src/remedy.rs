@@ -103,8 +103,9 @@ impl FixContext<'_> {
     fn start_again(&self) -> String {
         if self.launched {
             format!(
-                "Launch it again (the failed launch ended terminated and cannot be started): re-run the launch that created {} (its Auto Scaling group, e.g. `aws autoscaling start-instance-refresh` or a new desired capacity; its EC2 Fleet or Spot request; or `aws ec2 run-instances --region {}` with the same launch template).",
+                "Launch again: {} ended terminated and cannot be started. An Auto Scaling group launches a replacement by itself once the fix is in (watch `aws autoscaling describe-scaling-activities --region {} --auto-scaling-group-name <group>`); otherwise re-run the launch (the EC2 Fleet or Spot request, or `aws ec2 run-instances --region {} --launch-template LaunchTemplateId=<id>,Version=<version>`).",
                 self.instance_id,
+                self.region(),
                 self.region()
             )
         } else {
@@ -341,7 +342,8 @@ fn service_linked_fix(fix: &FixContext, principal: &PrincipalArn) -> Remediation
     Remediation {
         kind: RemediationKind::KeyPolicy,
         steps,
-        attach_to: Some(principal.clone()),
+        // The statements belong in the key policy, not on the role.
+        attach_to: None,
         policy: Some(service_linked_key_policy(principal)),
     }
 }
@@ -390,7 +392,7 @@ pub fn remediation(cause: Cause, fix: &FixContext) -> Remediation {
                 format!("Fetch the key policy: aws kms get-key-policy --key-id {key} --policy-name default --output text > key-policy.json; add the statement below to its Statement list; apply it: aws kms put-key-policy --key-id {key} --policy-name default --policy file://key-policy.json")
             });
             steps.push(fix.start_again());
-            (RemediationKind::KeyPolicy, steps, fix.principal.cloned(), policy)
+            (RemediationKind::KeyPolicy, steps, None, policy)
         }
         Cause::KmsPermissionsBoundaryMissing => {
             let policy = (!fix.keys.is_empty()).then(|| identity_policy(fix.action(), fix.keys, plain_region));

@@ -163,3 +163,125 @@ fn storm_of_200_instances_one_role_one_key() {
     let groups = start_doctor_core::render::slack::group(&d);
     assert_eq!(groups.len(), 1, "one Slack message for the storm");
 }
+
+/// Every step of every diagnosis, one per line.
+fn steps(d: &start_doctor_core::Diagnosis) -> String {
+    d.remediation.steps.join("\n")
+}
+
+#[test]
+fn last_week_s_fixed_denial_is_history_not_today_s_cause() {
+    let d = check("history-then-unexplained");
+    assert_eq!(d[0].cause, Cause::InternalErrorUnexplained);
+    assert_eq!(d[0].failed_attempts, 2, "two failed attempts in the input");
+    assert!(
+        d[0].evidence_event_ids.iter().all(|id| !id.is_empty()),
+        "{:?}",
+        d[0].evidence_event_ids
+    );
+    assert_eq!(d[0].kms_error, None, "the old denial is not evidence");
+}
+
+#[test]
+fn every_denied_key_is_listed_and_covered_by_one_statement() {
+    let d = check("multiple-keys-denied");
+    let policy = d[0].remediation.policy.as_ref().expect("an identity policy");
+    let statements = policy["Statement"].as_array().expect("statements");
+    assert_eq!(statements.len(), 1);
+    let keys: Vec<&str> = d[0].kms_key_arns.iter().map(|k| k.as_str()).collect();
+    assert_eq!(statements[0]["Resource"], serde_json::json!(keys));
+    assert_eq!(d[0].kms_key_arn.as_ref(), d[0].kms_key_arns.first());
+}
+
+#[test]
+fn pending_import_is_fixed_by_importing_not_enabling() {
+    let d = check("kms-key-pending-import");
+    assert_eq!(d[0].remediation.kind, RemediationKind::ImportKeyMaterial);
+    assert!(steps(&d[0]).contains("aws kms import-key-material"));
+    assert!(!steps(&d[0]).contains("aws kms enable-key"));
+}
+
+#[test]
+fn an_unavailable_key_is_fixed_by_reconnecting_its_store() {
+    let d = check("kms-key-unavailable");
+    assert_eq!(d[0].remediation.kind, RemediationKind::ConnectKeyStore);
+    assert!(steps(&d[0]).contains("connect-custom-key-store"));
+}
+
+#[test]
+fn a_permissions_boundary_denial_is_fixed_in_the_boundary() {
+    let d = check("kms-permissions-boundary-missing");
+    assert_eq!(d[0].remediation.kind, RemediationKind::PermissionsBoundary);
+    assert!(steps(&d[0]).contains("create-policy-version"));
+}
+
+#[test]
+fn a_session_policy_denial_is_fixed_where_the_session_is_made() {
+    let d = check("kms-session-policy-missing");
+    assert_eq!(d[0].remediation.kind, RemediationKind::SessionPolicy);
+    assert!(!steps(&d[0]).contains("put-role-policy"));
+}
+
+#[test]
+fn another_reason_clause_is_quoted_not_guessed() {
+    let d = check("kms-access-denied-other-clause");
+    assert!(
+        d[0].summary.contains("no VPC endpoint policy allows"),
+        "{}",
+        d[0].summary
+    );
+}
+
+#[test]
+fn a_service_linked_role_launch_is_fixed_in_the_key_policy_and_launched_again() {
+    let d = check("autoscaling-launch-denied");
+    assert_eq!(d[0].remediation.kind, RemediationKind::KeyPolicy);
+    let s = steps(&d[0]);
+    assert!(!s.contains("put-role-policy"), "{s}");
+    assert!(!s.contains("start-instances"), "{s}");
+    assert!(s.contains("put-key-policy"), "{s}");
+    let policy = d[0].remediation.policy.as_ref().expect("key policy statements");
+    assert_eq!(
+        policy["Statement"][1]["Condition"]["Bool"]["kms:GrantIsForAWSResource"],
+        true
+    );
+}
+
+#[test]
+fn an_identity_center_role_is_fixed_in_its_permission_set() {
+    let d = check("identity-center-role");
+    let s = steps(&d[0]);
+    assert!(s.contains("put-inline-policy-to-permission-set"), "{s}");
+    assert!(!s.contains("put-role-policy"), "{s}");
+}
+
+#[test]
+fn the_2026_record_shapes_give_the_role_with_its_path() {
+    let d = check("eventversion-1-11-role-path");
+    assert_eq!(d[0].remediation.kind, RemediationKind::IdentityPolicy);
+    assert!(steps(&d[0]).contains("put-role-policy --role-name instance-scheduler "));
+}
+
+#[test]
+fn kms_records_aws_did_not_write_for_the_instance_prove_nothing() {
+    assert!(check("untrusted-kms-records").is_empty());
+}
+
+#[test]
+fn ec2_s_own_decrypt_names_the_instance_not_the_principal() {
+    let d = check("ec2-infrastructure-decrypt");
+    assert!(d[0]
+        .principal_arn
+        .as_ref()
+        .is_some_and(|p| !p.as_str().contains("ec2-infrastructure")));
+    assert_eq!(d[0].remediation.kind, RemediationKind::EnableKey);
+}
+
+#[test]
+fn an_invalid_key_state_launch_takes_the_key_state_and_launches_again() {
+    let d = check("launch-invalid-kms-key-state");
+    let s = steps(&d[0]);
+    assert!(s.contains("aws kms enable-key"), "{s}");
+    assert!(!s.contains("start-instances"), "{s}");
+    assert!(d[0].summary.contains("failed to launch"), "{}", d[0].summary);
+}

@@ -51,8 +51,18 @@ fn block(out: &mut String, d: &Diagnosis) {
     );
     field(
         out,
-        "kms key:",
-        d.kms_key_arn.as_ref().map(ToString::to_string),
+        if d.kms_key_arns.len() > 1 {
+            "kms keys:"
+        } else {
+            "kms key:"
+        },
+        Some(
+            d.kms_key_arns
+                .iter()
+                .map(|k| k.as_str())
+                .collect::<Vec<_>>()
+                .join(", "),
+        ),
     );
     field(
         out,
@@ -67,6 +77,11 @@ fn block(out: &mut String, d: &Diagnosis) {
     );
     field(out, "state:", d.state_reason_code.clone());
     field(out, "failed at:", d.failed_at.map(|t| t.to_rfc3339()));
+    field(
+        out,
+        "attempts:",
+        (d.failed_attempts > 1).then(|| format!("{} failed (this is the latest)", d.failed_attempts)),
+    );
     field(
         out,
         "kms error:",

@@ -22,7 +22,9 @@ use tokio::time::Instant;
 use start_doctor_core::evidence::{
     Evidence, InstanceReport, KeyReport, Origin, PolicySimulation, SimulatedDecision, VolumeReport,
 };
-use start_doctor_core::ids::{region_of_zone, InstanceId, KeyArn, PrincipalArn, VolumeId};
+use start_doctor_core::ids::{
+    partition_of_region, region_of_zone, InstanceId, KeyArn, PrincipalArn, VolumeId,
+};
 use start_doctor_core::key_policy::key_policy_facts;
 use start_doctor_core::ports::{LiveChecks, LiveRequest, ServiceError};
 
@@ -86,8 +88,12 @@ pub struct CrossAccount {
 #[derive(Debug)]
 pub struct AwsLiveChecks {
     home: Clients,
+    /// The function's own SDK configuration, to build clients in other
+    /// regions (absent when clients were given one by one, in tests).
+    home_config: Option<aws_config::SdkConfig>,
     cross_account: Option<CrossAccount>,
-    assumed: Mutex<BTreeMap<String, Clients>>,
+    /// Clients by (account, region), built once per container.
+    assumed: Mutex<BTreeMap<(Option<String>, Option<String>), Clients>>,
     last_lookup: Mutex<Option<Instant>>,
     calls: AtomicUsize,
 }
@@ -95,13 +101,16 @@ pub struct AwsLiveChecks {
 impl AwsLiveChecks {
     /// Live checks with clients built from one SDK configuration.
     pub fn new(config: &aws_config::SdkConfig) -> Self {
-        Self::from_clients(Clients::new(config))
+        let mut checks = Self::from_clients(Clients::new(config));
+        checks.home_config = Some(config.clone());
+        checks
     }
 
     /// Live checks with the given clients for the function's own account.
     pub fn from_clients(home: Clients) -> Self {
         Self {
             home,
+            home_config: None,
             cross_account: None,
             assumed: Mutex::new(BTreeMap::new()),
             last_lookup: Mutex::new(None),
@@ -120,44 +129,67 @@ impl AwsLiveChecks {
         self.calls.load(Ordering::SeqCst)
     }
 
-    /// The clients for `account`: the function's own, or (when cross-account
-    /// checks are configured and the account is another) clients with the
+    /// The clients for `account` in `region` (EventBridge events, and so
+    /// live checks, are regional): the function's own credentials, or (when
+    /// cross-account checks are configured and the account is another) the
     /// account's read-only role, assumed once per container.
-    pub async fn clients_for(&self, account: Option<&str>) -> Clients {
-        let (Some(cross), Some(account)) = (&self.cross_account, account) else {
-            return self.home.clone();
+    pub async fn clients_for(&self, account: Option<&str>, region: Option<&str>) -> Clients {
+        let region = region.filter(|r| {
+            !r.is_empty()
+                && r.bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        });
+        let other_account = match (&self.cross_account, account) {
+            (Some(cross), Some(account)) if account != cross.home_account => Some((cross, account)),
+            _ => None,
         };
-        if account == cross.home_account {
+        let in_home_region = self
+            .home_config
+            .as_ref()
+            .is_none_or(|c| c.region().map(|r| r.as_ref()) == region || region.is_none());
+        if other_account.is_none() && in_home_region {
             return self.home.clone();
         }
-        let mut assumed = self.assumed.lock().await;
-        if let Some(clients) = assumed.get(account) {
+        let cache_key = (
+            other_account.map(|(_, a)| a.to_owned()),
+            region.map(str::to_owned),
+        );
+        let mut cache = self.assumed.lock().await;
+        if let Some(clients) = cache.get(&cache_key) {
             return clients.clone();
         }
-        let partition = cross.base.region().map_or("aws", |r| {
-            if r.as_ref().starts_with("cn-") {
-                "aws-cn"
-            } else if r.as_ref().starts_with("us-gov-") {
-                "aws-us-gov"
-            } else {
-                "aws"
+        let with_region = |config: &aws_config::SdkConfig| match region {
+            Some(r) => config
+                .to_builder()
+                .region(aws_config::Region::new(r.to_owned()))
+                .build(),
+            None => config.clone(),
+        };
+        let clients = match (other_account, &self.home_config) {
+            (Some((cross, account)), _) => {
+                let base = with_region(&cross.base);
+                let partition = partition_of_region(base.region().map_or("", |r| r.as_ref()));
+                let role = format!("arn:{partition}:iam::{account}:role/{}", cross.role_name);
+                let provider = aws_config::sts::AssumeRoleProvider::builder(role)
+                    .session_name("start-doctor-live-check")
+                    .configure(&base)
+                    .build()
+                    .await;
+                Clients::new(
+                    &base
+                        .to_builder()
+                        .credentials_provider(
+                            aws_credential_types::provider::SharedCredentialsProvider::new(
+                                provider,
+                            ),
+                        )
+                        .build(),
+                )
             }
-        });
-        let role = format!("arn:{partition}:iam::{account}:role/{}", cross.role_name);
-        let provider = aws_config::sts::AssumeRoleProvider::builder(role)
-            .session_name("start-doctor-live-check")
-            .configure(&cross.base)
-            .build()
-            .await;
-        let config = cross
-            .base
-            .to_builder()
-            .credentials_provider(
-                aws_credential_types::provider::SharedCredentialsProvider::new(provider),
-            )
-            .build();
-        let clients = Clients::new(&config);
-        assumed.insert(account.to_owned(), clients.clone());
+            (None, Some(home)) => Clients::new(&with_region(home)),
+            (None, None) => self.home.clone(),
+        };
+        cache.insert(cache_key, clients.clone());
         clients
     }
 
@@ -201,9 +233,16 @@ impl AwsLiveChecks {
         let mut volumes = BTreeSet::new();
         let responses = self
             .in_chunks(ids, "ec2:DescribeInstances", |chunk| {
+                // A filter, not InstanceIds: one unknown or terminated id
+                // must not fail the call for every other instance.
                 c.ec2
                     .describe_instances()
-                    .set_instance_ids(Some(chunk))
+                    .filters(
+                        aws_sdk_ec2::types::Filter::builder()
+                            .name("instance-id")
+                            .set_values(Some(chunk))
+                            .build(),
+                    )
                     .send()
             })
             .await;
@@ -255,7 +294,15 @@ impl AwsLiveChecks {
         let mut keys = BTreeSet::new();
         let responses = self
             .in_chunks(ids, "ec2:DescribeVolumes", |chunk| {
-                c.ec2.describe_volumes().set_volume_ids(Some(chunk)).send()
+                c.ec2
+                    .describe_volumes()
+                    .filters(
+                        aws_sdk_ec2::types::Filter::builder()
+                            .name("volume-id")
+                            .set_values(Some(chunk))
+                            .build(),
+                    )
+                    .send()
             })
             .await;
         for response in responses {
@@ -302,9 +349,7 @@ impl AwsLiveChecks {
                 .send()
                 .await
             {
-                Ok(r) => {
-                    r.policy().and_then(|p| key_policy_facts(p, key))
-                }
+                Ok(r) => r.policy().and_then(|p| key_policy_facts(p, key)),
                 Err(e) => {
                     warn(
                         "kms:GetKeyPolicy",
@@ -343,13 +388,21 @@ impl AwsLiveChecks {
                 .build()
         };
         let context = [
-            entry("kms:GrantIsForAWSResource", ContextKeyTypeEnum::Boolean, "true"),
+            entry(
+                "kms:GrantIsForAWSResource",
+                ContextKeyTypeEnum::Boolean,
+                "true",
+            ),
             entry(
                 "kms:ViaService",
                 ContextKeyTypeEnum::String,
                 &format!("ec2.{}.amazonaws.com", key.region()),
             ),
-            entry("kms:CallerAccount", ContextKeyTypeEnum::String, principal.account()),
+            entry(
+                "kms:CallerAccount",
+                ContextKeyTypeEnum::String,
+                principal.account(),
+            ),
         ];
         self.count();
         let response = c
@@ -407,11 +460,16 @@ fn warn(call: &str, error: &str) {
     );
 }
 
-/// Requests grouped by account, in account order.
-fn by_account(requests: &[LiveRequest]) -> BTreeMap<Option<&str>, Vec<&LiveRequest>> {
-    let mut groups: BTreeMap<Option<&str>, Vec<&LiveRequest>> = BTreeMap::new();
+/// Requests grouped by account and region, in that order.
+type Place<'r> = (Option<&'r str>, Option<&'r str>);
+
+fn by_place(requests: &[LiveRequest]) -> BTreeMap<Place<'_>, Vec<&LiveRequest>> {
+    let mut groups: BTreeMap<Place<'_>, Vec<&LiveRequest>> = BTreeMap::new();
     for r in requests {
-        groups.entry(r.account.as_deref()).or_default().push(r);
+        groups
+            .entry((r.account.as_deref(), r.region.as_deref()))
+            .or_default()
+            .push(r);
     }
     groups
 }
@@ -419,8 +477,8 @@ fn by_account(requests: &[LiveRequest]) -> BTreeMap<Option<&str>, Vec<&LiveReque
 impl LiveChecks for AwsLiveChecks {
     async fn describe(&self, requests: &[LiveRequest]) -> Result<Vec<Evidence>, ServiceError> {
         let mut out = Vec::new();
-        for (account, requests) in by_account(requests) {
-            let c = self.clients_for(account).await;
+        for ((account, region), requests) in by_place(requests) {
+            let c = self.clients_for(account, region).await;
             let instances: Vec<InstanceId> = requests
                 .iter()
                 .map(|r| r.instance_id.clone())
@@ -457,17 +515,23 @@ impl LiveChecks for AwsLiveChecks {
         requests: &[LiveRequest],
     ) -> Result<Vec<Evidence>, ServiceError> {
         let mut out = Vec::new();
-        for (account, requests) in by_account(requests) {
-            let c = self.clients_for(account).await;
-            self.lookup(&c, &requests, &mut out).await?;
+        for ((account, region), requests) in by_place(requests) {
+            let c = self.clients_for(account, region).await;
+            // One account's failure must not erase what the others found.
+            if let Err(e) = self.lookup(&c, &requests, &mut out).await {
+                warn("cloudtrail:LookupEvents", &e.to_string());
+            }
         }
         Ok(out)
     }
 }
 
 impl AwsLiveChecks {
-    /// One account's `LookupEvents` for denied `CreateGrant` calls around
-    /// the failures.
+    /// One account and region's `LookupEvents` for the KMS calls around the
+    /// failures: by each key of the failed instances' volumes when they are
+    /// known (grant and decrypt calls alike), else by `CreateGrant`; in the
+    /// attempts' window. Calls grow with the distinct keys, not the
+    /// instances.
     async fn lookup(
         &self,
         c: &Clients,
@@ -479,20 +543,46 @@ impl AwsLiveChecks {
         let (Some(first), Some(last)) = (times.iter().min(), times.iter().max()) else {
             return Ok(());
         };
+        // The attempt window: EC2's KMS calls come between `pending` and
+        // the stop, seconds before `failed_at`.
         let start = aws_sdk_cloudtrail::primitives::DateTime::from_secs(
             (*first - chrono::Duration::minutes(5)).timestamp(),
         );
         let end = aws_sdk_cloudtrail::primitives::DateTime::from_secs(
-            (*last + chrono::Duration::minutes(20)).timestamp(),
+            (*last + chrono::Duration::minutes(5)).timestamp(),
         );
-        let attribute = LookupAttribute::builder()
-            .attribute_key(LookupAttributeKey::EventName)
-            .attribute_value("CreateGrant")
-            .build()
-            .map_err(|e| ServiceError {
-                service: "cloudtrail",
-                message: e.to_string(),
-            })?;
+        let keys: BTreeSet<&KeyArn> = requests.iter().flat_map(|r| &r.keys).collect();
+        let attributes: Vec<(LookupAttributeKey, String)> = if keys.is_empty() {
+            vec![(LookupAttributeKey::EventName, "CreateGrant".to_owned())]
+        } else {
+            keys.iter()
+                .map(|k| (LookupAttributeKey::ResourceName, k.as_str().to_owned()))
+                .collect()
+        };
+        for (key, value) in attributes {
+            let attribute = LookupAttribute::builder()
+                .attribute_key(key)
+                .attribute_value(value)
+                .build()
+                .map_err(|e| ServiceError {
+                    service: "cloudtrail",
+                    message: e.to_string(),
+                })?;
+            self.lookup_pages(c, attribute, start, end, out).await?;
+        }
+        Ok(())
+    }
+
+    /// Reads up to [`MAX_LOOKUP_PAGES`] pages of one lookup, spaced to
+    /// CloudTrail's rate.
+    async fn lookup_pages(
+        &self,
+        c: &Clients,
+        attribute: LookupAttribute,
+        start: aws_sdk_cloudtrail::primitives::DateTime,
+        end: aws_sdk_cloudtrail::primitives::DateTime,
+        out: &mut Vec<Evidence>,
+    ) -> Result<(), ServiceError> {
         let mut token: Option<String> = None;
         for _ in 0..MAX_LOOKUP_PAGES {
             self.lookup_slot().await;

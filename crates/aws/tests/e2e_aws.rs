@@ -452,6 +452,7 @@ async fn instances_of_other_accounts_are_checked_through_their_read_only_role() 
         account: Some(account.into()),
         region: Some("eu-west-1".into()),
         failed_at: None,
+        keys: Vec::new(),
     };
     let found = |evidence: &[Evidence]| evidence.iter().any(|e| matches!(e, Evidence::Instance(_)));
     let home = live.describe(&[request("123456789012")]).await.unwrap();

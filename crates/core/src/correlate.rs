@@ -111,7 +111,9 @@ impl Case<'_> {
             |s: InstanceState| matches!(s, InstanceState::ShuttingDown | InstanceState::Terminated);
         self.transitions.iter().any(|t| terminated(t.state))
             || self.report.and_then(|r| r.state).is_some_and(terminated)
-            || self.start_call.is_some_and(|c| c.api == crate::evidence::StartApi::RunInstances)
+            || self
+                .start_call
+                .is_some_and(|c| c.api == crate::evidence::StartApi::RunInstances)
     }
 
     /// When the start failed: the first down state, else the first KMS
@@ -253,11 +255,16 @@ impl<'e> Index<'e> {
         let calls = self.calls_by_instance.get(instance)?;
         let by_request = calls
             .iter()
-            .filter(|c| c.request_id.as_deref().is_some_and(|r| requests.contains(r)))
+            .filter(|c| {
+                c.request_id
+                    .as_deref()
+                    .is_some_and(|r| requests.contains(r))
+            })
             .max_by_key(|c| (c.time, &c.event_id))
             .copied();
         let Some(anchor) = anchor else {
-            return by_request.or_else(|| calls.iter().max_by_key(|c| (c.time, &c.event_id)).copied());
+            return by_request
+                .or_else(|| calls.iter().max_by_key(|c| (c.time, &c.event_id)).copied());
         };
         by_request.or_else(|| {
             calls

@@ -152,7 +152,11 @@ impl KmsFailure {
     /// by a person or a script, or one naming another account's instance,
     /// proves nothing about this account's instances.
     pub fn is_trustworthy(&self) -> bool {
-        let record_account = self.origin.account.as_ref().or(self.caller_account.as_ref());
+        let record_account = self
+            .origin
+            .account
+            .as_ref()
+            .or(self.caller_account.as_ref());
         let same_account = match (&self.grantee_account, record_account) {
             (Some(grantee), Some(record)) => grantee == record,
             (Some(_), None) => false,

@@ -154,7 +154,9 @@ impl KeyArn {
     /// Builds a key ARN from a bare key id (a UUID or `mrk-` id) and the
     /// partition, region and account the call was made in.
     pub fn from_key_id(key_id: &str, partition: &str, region: &str, account: &str) -> Option<Self> {
-        Self::parse(&format!("arn:{partition}:kms:{region}:{account}:key/{key_id}"))
+        Self::parse(&format!(
+            "arn:{partition}:kms:{region}:{account}:key/{key_id}"
+        ))
     }
 
     /// The partition part of the ARN (`aws`, `aws-cn`, `aws-us-gov`).

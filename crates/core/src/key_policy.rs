@@ -98,8 +98,16 @@ mod tests {
     #[test]
     fn the_root_is_read_in_the_key_s_partition() {
         let china = DEFAULT.replace("arn:aws:", "arn:aws-cn:");
-        assert!(key_policy_facts(&china, &key("aws-cn")).unwrap().allows_iam_policies);
-        assert!(!key_policy_facts(&china, &key("aws")).unwrap().allows_iam_policies);
+        assert!(
+            key_policy_facts(&china, &key("aws-cn"))
+                .unwrap()
+                .allows_iam_policies
+        );
+        assert!(
+            !key_policy_facts(&china, &key("aws"))
+                .unwrap()
+                .allows_iam_policies
+        );
     }
 
     #[test]

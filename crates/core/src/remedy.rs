@@ -51,7 +51,11 @@ pub struct FixContext<'a> {
 pub fn shell_quote(s: &str) -> String {
     let safe = !s.is_empty()
         && s.bytes().all(|b| {
-            b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'/' | b':' | b'=' | b'@' | b',' | b'+')
+            b.is_ascii_alphanumeric()
+                || matches!(
+                    b,
+                    b'-' | b'_' | b'.' | b'/' | b':' | b'=' | b'@' | b',' | b'+'
+                )
         });
     if safe {
         s.to_owned()
@@ -76,7 +80,10 @@ impl FixContext<'_> {
             [one] => format!("KMS key {one}"),
             many => format!(
                 "KMS keys {}",
-                many.iter().map(KeyArn::as_str).collect::<Vec<_>>().join(", ")
+                many.iter()
+                    .map(KeyArn::as_str)
+                    .collect::<Vec<_>>()
+                    .join(", ")
             ),
         }
     }
@@ -293,9 +300,10 @@ fn put_policy_command(principal: Option<&PrincipalArn>) -> String {
 fn attach_identity_policy(fix: &FixContext) -> Vec<String> {
     match fix.principal {
         Some(p) if p.is_identity_center_role() => {
-            let set = p
-                .permission_set_name()
-                .map_or_else(|| "the role's permission set".to_owned(), |n| format!("permission set {n}"));
+            let set = p.permission_set_name().map_or_else(
+                || "the role's permission set".to_owned(),
+                |n| format!("permission set {n}"),
+            );
             vec![
                 format!("{} is managed by IAM Identity Center: change {set}, not the role (IAM would revert it).", fix.who()),
                 format!(
@@ -304,7 +312,11 @@ fn attach_identity_policy(fix: &FixContext) -> Vec<String> {
                 "Provision the permission set to the account: aws sso-admin provision-permission-set --instance-arn <instance-arn> --permission-set-arn <permission-set-arn> --target-type AWS_ACCOUNT --target-id <account-id>".to_owned(),
             ]
         }
-        _ => vec![format!("Attach it to {}: {}", fix.who(), put_policy_command(fix.principal))],
+        _ => vec![format!(
+            "Attach it to {}: {}",
+            fix.who(),
+            put_policy_command(fix.principal)
+        )],
     }
 }
 
@@ -360,7 +372,10 @@ pub fn remediation(cause: Cause, fix: &FixContext) -> Remediation {
             | Cause::KmsPermissionsBoundaryMissing
             | Cause::KmsSessionPolicyMissing
     );
-    if let Some(p) = fix.principal.filter(|p| denial && p.is_service_linked_role()) {
+    if let Some(p) = fix
+        .principal
+        .filter(|p| denial && p.is_service_linked_role())
+    {
         return service_linked_fix(fix, p);
     }
     let plain_region = fix
@@ -649,7 +664,13 @@ mod tests {
         assert_eq!(policy["Statement"][0]["Principal"]["AWS"], slr.as_str());
         assert_eq!(
             policy["Statement"][0]["Action"],
-            json!(["kms:Encrypt", "kms:Decrypt", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:DescribeKey"])
+            json!([
+                "kms:Encrypt",
+                "kms:Decrypt",
+                "kms:ReEncrypt*",
+                "kms:GenerateDataKey*",
+                "kms:DescribeKey"
+            ])
         );
         assert_eq!(policy["Statement"][1]["Action"], "kms:CreateGrant");
         assert_eq!(
@@ -661,7 +682,10 @@ mod tests {
     #[test]
     fn a_service_linked_role_gets_a_grant_for_a_key_in_another_account() {
         let slr = PrincipalArn::parse("arn:aws:iam::111122223333:role/aws-service-role/autoscaling.amazonaws.com/AWSServiceRoleForAutoScaling").unwrap();
-        let other = KeyArn::parse("arn:aws:kms:eu-west-1:444455556666:key/1234abcd-12ab-34cd-56ef-1234567890ab").unwrap();
+        let other = KeyArn::parse(
+            "arn:aws:kms:eu-west-1:444455556666:key/1234abcd-12ab-34cd-56ef-1234567890ab",
+        )
+        .unwrap();
         let i = instance();
         let keys = [other];
         let r = remediation(Cause::KmsAccessDenied, &context(&i, Some(&slr), &keys));
@@ -675,11 +699,17 @@ mod tests {
         let sso = PrincipalArn::parse("arn:aws:iam::111122223333:role/aws-reserved/sso.amazonaws.com/eu-west-1/AWSReservedSSO_Operators_0123456789abcdef").unwrap();
         let i = instance();
         let keys = [key()];
-        let r = remediation(Cause::KmsIdentityPolicyMissing, &context(&i, Some(&sso), &keys));
+        let r = remediation(
+            Cause::KmsIdentityPolicyMissing,
+            &context(&i, Some(&sso), &keys),
+        );
         assert_eq!(r.kind, RemediationKind::IdentityPolicy);
         let steps = all_steps(&r);
         assert!(!steps.contains("put-role-policy"), "{steps}");
-        assert!(steps.contains("put-inline-policy-to-permission-set"), "{steps}");
+        assert!(
+            steps.contains("put-inline-policy-to-permission-set"),
+            "{steps}"
+        );
         assert!(steps.contains("permission set Operators"), "{steps}");
     }
 
@@ -704,9 +734,15 @@ mod tests {
         assert!(import.contains("aws kms import-key-material"), "{import}");
         assert!(!import.contains("aws kms enable-key"), "{import}");
         let store = all_steps(&remediation(Cause::KmsKeyUnavailable, &fix));
-        assert!(store.contains("aws kms connect-custom-key-store"), "{store}");
+        assert!(
+            store.contains("aws kms connect-custom-key-store"),
+            "{store}"
+        );
         let deletion = all_steps(&remediation(Cause::KmsKeyPendingDeletion, &fix));
-        assert!(deletion.contains("aws kms cancel-key-deletion --key-id arn:aws:kms:"), "{deletion}");
+        assert!(
+            deletion.contains("aws kms cancel-key-deletion --key-id arn:aws:kms:"),
+            "{deletion}"
+        );
     }
 
     #[test]
@@ -717,7 +753,8 @@ mod tests {
         let fix = context(&i, Some(&role), &keys);
         let boundary = remediation(Cause::KmsPermissionsBoundaryMissing, &fix);
         assert_eq!(boundary.kind, RemediationKind::PermissionsBoundary);
-        assert!(all_steps(&boundary).contains("aws iam get-role --role-name scheduler --query Role.PermissionsBoundary"));
+        assert!(all_steps(&boundary)
+            .contains("aws iam get-role --role-name scheduler --query Role.PermissionsBoundary"));
         assert!(all_steps(&boundary).contains("create-policy-version"));
         let session = remediation(Cause::KmsSessionPolicyMissing, &fix);
         assert_eq!(session.kind, RemediationKind::SessionPolicy);
@@ -745,7 +782,10 @@ mod tests {
                 let text = serde_json::to_string(&policy).unwrap();
                 let back: Value = serde_json::from_str(&text).unwrap();
                 assert_eq!(back["Version"], "2012-10-17", "{cause}");
-                assert!(back["Statement"].as_array().is_some_and(|s| !s.is_empty()), "{cause}");
+                assert!(
+                    back["Statement"].as_array().is_some_and(|s| !s.is_empty()),
+                    "{cause}"
+                );
             }
         }
     }

@@ -29,7 +29,9 @@ pub fn classify_kms_error(code: &str, message: &str) -> Cause {
     let lower = message.to_ascii_lowercase();
     match code {
         "AccessDenied" | "AccessDeniedException" => denial_cause(&lower),
-        "DisabledException" | "KMSInvalidStateException" | "KMSInvalidStateFault"
+        "DisabledException"
+        | "KMSInvalidStateException"
+        | "KMSInvalidStateFault"
         | "KeyUnavailableException" => {
             if lower.contains("pending deletion") {
                 Cause::KmsKeyPendingDeletion
@@ -110,7 +112,10 @@ fn find_cause<'e>(case: &Case<'e>) -> Finding<'e> {
         .iter()
         .map(|l| {
             let cause = classify_kms_error(&l.failure.error_code, &l.failure.error_message);
-            (l.failure, refine_with_key_state(cause, l.failure.key.as_ref(), case))
+            (
+                l.failure,
+                refine_with_key_state(cause, l.failure.key.as_ref(), case),
+            )
         })
         .filter(|(_, cause)| *cause != Cause::InternalErrorUnexplained)
         .collect();
@@ -438,13 +443,20 @@ mod tests {
             Cause::KmsSessionPolicyMissing
         );
         let vpce = denied(" because no VPC endpoint policy allows the kms:CreateGrant action");
-        assert_eq!(classify_kms_error("AccessDenied", &vpce), Cause::KmsAccessDenied);
+        assert_eq!(
+            classify_kms_error("AccessDenied", &vpce),
+            Cause::KmsAccessDenied
+        );
         assert_eq!(
             denial_clause(&vpce).as_deref(),
             Some("because no VPC endpoint policy allows the kms:CreateGrant action")
         );
         assert_eq!(denial_clause(&denied("")), None);
-        for kind in ["resource control policy", "session policy", "permissions boundary"] {
+        for kind in [
+            "resource control policy",
+            "session policy",
+            "permissions boundary",
+        ] {
             assert_eq!(
                 classify_kms_error(
                     "AccessDenied",
@@ -459,17 +471,54 @@ mod tests {
     #[test]
     fn the_message_not_the_code_names_the_key_state() {
         let cases = [
-            ("DisabledException", format!("{KEY} is pending deletion."), Cause::KmsKeyPendingDeletion),
-            ("KMSInvalidStateException", format!("{KEY} is pending deletion."), Cause::KmsKeyPendingDeletion),
-            ("DisabledException", format!("{KEY} is pending import."), Cause::KmsKeyPendingImport),
-            ("KMSInvalidStateException", format!("{KEY} is pending import."), Cause::KmsKeyPendingImport),
-            ("KMSInvalidStateException", format!("{KEY} is unavailable."), Cause::KmsKeyUnavailable),
-            ("KeyUnavailableException", "The request was rejected because the specified KMS key is not available.".to_owned(), Cause::KmsKeyUnavailable),
-            ("DisabledException", format!("{KEY} is disabled."), Cause::KmsKeyDisabled),
-            ("KMSInvalidStateException", format!("{KEY} is not usable."), Cause::KmsKeyDisabled),
+            (
+                "DisabledException",
+                format!("{KEY} is pending deletion."),
+                Cause::KmsKeyPendingDeletion,
+            ),
+            (
+                "KMSInvalidStateException",
+                format!("{KEY} is pending deletion."),
+                Cause::KmsKeyPendingDeletion,
+            ),
+            (
+                "DisabledException",
+                format!("{KEY} is pending import."),
+                Cause::KmsKeyPendingImport,
+            ),
+            (
+                "KMSInvalidStateException",
+                format!("{KEY} is pending import."),
+                Cause::KmsKeyPendingImport,
+            ),
+            (
+                "KMSInvalidStateException",
+                format!("{KEY} is unavailable."),
+                Cause::KmsKeyUnavailable,
+            ),
+            (
+                "KeyUnavailableException",
+                "The request was rejected because the specified KMS key is not available."
+                    .to_owned(),
+                Cause::KmsKeyUnavailable,
+            ),
+            (
+                "DisabledException",
+                format!("{KEY} is disabled."),
+                Cause::KmsKeyDisabled,
+            ),
+            (
+                "KMSInvalidStateException",
+                format!("{KEY} is not usable."),
+                Cause::KmsKeyDisabled,
+            ),
         ];
         for (code, message, cause) in cases {
-            assert_eq!(classify_kms_error(code, &message), cause, "{code}: {message}");
+            assert_eq!(
+                classify_kms_error(code, &message),
+                cause,
+                "{code}: {message}"
+            );
         }
     }
 

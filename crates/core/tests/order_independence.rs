@@ -14,6 +14,12 @@ fn corpus() -> Vec<Evidence> {
         "insufficient-capacity",
         "lookup-events",
         "noise",
+        "history-then-unexplained",
+        "multiple-keys-denied",
+        "autoscaling-launch-denied",
+        "untrusted-kms-records",
+        "ec2-infrastructure-decrypt",
+        "eventversion-1-11-role-path",
     ]
     .iter()
     .flat_map(|name| start_doctor_testkit::fixtures::scenario_evidence(name))

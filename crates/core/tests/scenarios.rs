@@ -185,7 +185,11 @@ fn last_week_s_fixed_denial_is_history_not_today_s_cause() {
 #[test]
 fn every_denied_key_is_listed_and_covered_by_one_statement() {
     let d = check("multiple-keys-denied");
-    let policy = d[0].remediation.policy.as_ref().expect("an identity policy");
+    let policy = d[0]
+        .remediation
+        .policy
+        .as_ref()
+        .expect("an identity policy");
     let statements = policy["Statement"].as_array().expect("statements");
     assert_eq!(statements.len(), 1);
     let keys: Vec<&str> = d[0].kms_key_arns.iter().map(|k| k.as_str()).collect();
@@ -240,7 +244,11 @@ fn a_service_linked_role_launch_is_fixed_in_the_key_policy_and_launched_again() 
     assert!(!s.contains("put-role-policy"), "{s}");
     assert!(!s.contains("start-instances"), "{s}");
     assert!(s.contains("put-key-policy"), "{s}");
-    let policy = d[0].remediation.policy.as_ref().expect("key policy statements");
+    let policy = d[0]
+        .remediation
+        .policy
+        .as_ref()
+        .expect("key policy statements");
     assert_eq!(
         policy["Statement"][1]["Condition"]["Bool"]["kms:GrantIsForAWSResource"],
         true
@@ -283,5 +291,9 @@ fn an_invalid_key_state_launch_takes_the_key_state_and_launches_again() {
     let s = steps(&d[0]);
     assert!(s.contains("aws kms enable-key"), "{s}");
     assert!(!s.contains("start-instances"), "{s}");
-    assert!(d[0].summary.contains("failed to launch"), "{}", d[0].summary);
+    assert!(
+        d[0].summary.contains("failed to launch"),
+        "{}",
+        d[0].summary
+    );
 }

@@ -26,7 +26,7 @@ use serde_json::Value;
 
 use crate::diagnosis::{Cause, Diagnosis};
 use crate::evidence::{Evidence, EvidenceSet};
-use crate::ids::{InstanceId, VolumeId};
+use crate::ids::{InstanceId, KeyArn, VolumeId};
 use crate::ports::{
     Annotator, DeferredCheck, Deferrer, LiveChecks, LiveRequest, NoAnnotator, Notifier,
     NotifyError, ServiceError, Store, StoreError, StoredEvent,
@@ -506,11 +506,26 @@ fn live_request(set: &EvidenceSet, d: &Diagnosis) -> LiveRequest {
             .filter(|c| c.instance_ids.contains(&d.instance_id))
             .find_map(|c| c.principal.clone())
     });
+    let volumes: Vec<&VolumeId> = set
+        .instances
+        .get(&d.instance_id)
+        .map(|r| r.volume_ids.iter().collect())
+        .unwrap_or_default();
+    let mut keys: Vec<KeyArn> = set
+        .volumes
+        .values()
+        .filter(|v| v.attached_to.contains(&d.instance_id) || volumes.contains(&&v.volume_id))
+        .filter_map(|v| v.key.clone())
+        .chain(d.kms_key_arns.iter().cloned())
+        .collect();
+    keys.sort();
+    keys.dedup();
     LiveRequest {
         instance_id: d.instance_id.clone(),
         principal,
         account: d.account.clone(),
         region: d.region.clone(),
         failed_at: d.failed_at,
+        keys,
     }
 }

@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 
 use super::ServiceError;
 use crate::evidence::Evidence;
-use crate::ids::{InstanceId, PrincipalArn};
+use crate::ids::{InstanceId, KeyArn, PrincipalArn};
 
 /// What a live check needs to know about one instance.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -22,6 +22,9 @@ pub struct LiveRequest {
     pub region: Option<String>,
     /// When its start failed.
     pub failed_at: Option<DateTime<Utc>>,
+    /// The keys of its volumes, when known: CloudTrail lookups narrow by
+    /// them.
+    pub keys: Vec<KeyArn>,
 }
 
 /// Asks AWS what it knows now (EC2, KMS, IAM, CloudTrail in production).

@@ -15,7 +15,9 @@ use serde_json::value::RawValue;
 use serde_json::Value;
 
 use crate::evidence::{Evidence, KmsFailure, Origin, StartApi, StartCall};
-use crate::ids::{partition_of_region, InstanceId, KeyArn, PrincipalArn, VolumeId, EC2_INFRASTRUCTURE};
+use crate::ids::{
+    partition_of_region, InstanceId, KeyArn, PrincipalArn, VolumeId, EC2_INFRASTRUCTURE,
+};
 
 use super::EventProblem;
 
@@ -148,11 +150,10 @@ impl RawRecord<'_> {
                     .get("granteePrincipal")
                     .and_then(Value::as_str)
                     .and_then(ec2_infrastructure);
-                let (grantee_account, grantee_instance) =
-                    match grantee.or(infrastructure.clone()) {
-                        Some((account, instance)) => (account, Some(instance)),
-                        None => (None, None),
-                    };
+                let (grantee_account, grantee_instance) = match grantee.or(infrastructure.clone()) {
+                    Some((account, instance)) => (account, Some(instance)),
+                    None => (None, None),
+                };
                 let principal = match infrastructure {
                     // EC2 itself: the principal to fix is the start call's.
                     Some(_) => None,
@@ -302,7 +303,12 @@ fn key_of(
         .or_else(|| {
             let id = key_id.filter(|k| !k.starts_with("alias/") && !k.starts_with("arn:"))?;
             let region = origin.region.as_deref()?;
-            KeyArn::from_key_id(id, partition_of_region(region), region, origin.account.as_deref()?)
+            KeyArn::from_key_id(
+                id,
+                partition_of_region(region),
+                region,
+                origin.account.as_deref()?,
+            )
         })
 }
 

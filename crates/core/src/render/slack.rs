@@ -200,8 +200,13 @@ pub fn group_message(first: &Diagnosis, instances: &[InstanceId], volumes: &[Vol
     if let Some(p) = &first.principal_arn {
         fields.push(field("Started by", format!("`{}`", escape(p.as_str()))));
     }
-    if let Some(k) = &first.kms_key_arn {
-        fields.push(field("KMS key", key_link(k)));
+    match first.kms_key_arns.as_slice() {
+        [] => {}
+        [k] => fields.push(field("KMS key", key_link(k))),
+        keys => fields.push(field(
+            "KMS keys",
+            keys.iter().map(key_link).collect::<Vec<_>>().join("\n"),
+        )),
     }
     if !volumes.is_empty() {
         let shown: Vec<&str> = volumes

@@ -80,7 +80,8 @@ fn block(out: &mut String, d: &Diagnosis) {
     field(
         out,
         "attempts:",
-        (d.failed_attempts > 1).then(|| format!("{} failed (this is the latest)", d.failed_attempts)),
+        (d.failed_attempts > 1)
+            .then(|| format!("{} failed (this is the latest)", d.failed_attempts)),
     );
     field(
         out,

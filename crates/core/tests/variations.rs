@@ -2118,3 +2118,119 @@ fn a_denied_attach_volume_on_a_running_instance_is_not_a_failed_start() {
         &[],
     );
 }
+
+// ---- field shapes: which records count, which attempt ----
+
+/// The seed story with the grant as a 2026 export writes it: eventVersion
+/// 1.11, EC2's front end in `invokedBy`/`sourceIPAddress`/`userAgent`, the
+/// grantee in ARN form.
+fn seed_story_2026_shape() -> SeedStory {
+    let mut seed = seed_story();
+    seed.grant["eventVersion"] = json!("1.11");
+    seed.grant["userIdentity"]["invokedBy"] = json!("ec2-frontend-api.amazonaws.com");
+    seed.grant["sourceIPAddress"] = json!("ec2-frontend-api.amazonaws.com");
+    seed.grant["userAgent"] = json!("ec2-frontend-api.amazonaws.com");
+    seed.grant["requestParameters"]["granteePrincipal"] = json!(format!(
+        "arn:aws:sts::{ACCOUNT}:assumed-role/aws:ec2-infrastructure/{REPORTS_DB}"
+    ));
+    seed
+}
+
+#[test]
+fn the_2026_grantee_arn_form_tells_the_same_story_in_any_order() {
+    let seed = seed_story_2026_shape();
+    for (n, order) in [
+        seed.events(),
+        shuffled(&seed.events(), 7),
+        shuffled(&seed.events(), 99),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let mut twice = order.clone();
+        twice.extend(order.iter().cloned());
+        let documents = with_describe(&seed, vec![json_lines(&twice)]);
+        assert_diagnoses(
+            &format!("eventVersion 1.11 grantee ARN, order #{n}, delivered twice"),
+            &documents,
+            &seed_expected(),
+        );
+    }
+}
+
+#[test]
+fn only_the_grantee_arn_form_names_the_instance_without_a_request_id() {
+    let mut seed = seed_story_2026_shape();
+    seed.grant["requestID"] = json!("00000000-0000-4000-8000-00000000beef");
+    let documents = vec![compact(&cloudtrail_log(&[seed.grant.clone()]))];
+    let diagnoses = diagnose_documents("grantee ARN form, CloudTrail alone", &documents);
+    assert_eq!(diagnoses.len(), 1);
+    assert_eq!(diagnoses[0].instance_id.as_str(), REPORTS_DB);
+}
+
+#[test]
+fn a_grant_typed_by_a_person_is_not_a_failed_start() {
+    let mut seed = seed_story();
+    seed.grant["sourceIPAddress"] = json!("198.51.100.7");
+    seed.grant["userAgent"] = json!("aws-cli/2.22.4 md/command#kms.create-grant");
+    let documents = vec![compact(&cloudtrail_log(&[seed.grant.clone()]))];
+    assert_diagnoses("a create-grant typed by a person", &documents, &[]);
+}
+
+#[test]
+fn a_grant_typed_by_a_person_does_not_explain_a_real_failure() {
+    let mut seed = seed_story();
+    seed.grant["sourceIPAddress"] = json!("198.51.100.7");
+    seed.grant["userAgent"] = json!("Boto3/1.35.0 md/Botocore#1.35.0");
+    let documents = with_describe(&seed, vec![json_lines(&seed.events())]);
+    let diagnoses = diagnose_documents("a real failure and a typed grant", &documents);
+    assert_eq!(diagnoses.len(), 1);
+    assert_eq!(diagnoses[0].cause.as_str(), "internal_error_unexplained");
+}
+
+#[test]
+fn a_grantee_of_another_account_is_not_this_account_s_instance() {
+    let mut seed = seed_story();
+    seed.grant["requestParameters"]["granteePrincipal"] =
+        json!(format!("999988887777:aws:ec2-infrastructure:{REPORTS_DB}"));
+    let documents = vec![compact(&cloudtrail_log(&[seed.grant.clone()]))];
+    assert_diagnoses("a grantee in another account", &documents, &[]);
+}
+
+#[test]
+fn a_denial_before_a_good_start_is_history_for_the_next_failure() {
+    // The seed story's denial, then reports-db runs the next morning, then
+    // fails again with nothing in CloudTrail.
+    let seed = seed_story();
+    let mut events = seed.events();
+    events.extend([
+        state_change("d2-pending", REPORTS_DB, "pending", "2026-11-21T07:00:06Z"),
+        state_change("d2-running", REPORTS_DB, "running", "2026-11-21T07:00:20Z"),
+        state_change("d2-stopped", REPORTS_DB, "stopped", "2026-11-21T19:00:20Z"),
+        state_change("d3-pending", REPORTS_DB, "pending", "2026-11-22T07:00:06Z"),
+        state_change("d3-stopped", REPORTS_DB, "stopped", "2026-11-22T07:00:16Z"),
+    ]);
+    for seed_n in [1, 2, 3] {
+        let documents = vec![json_lines(&shuffled(&events, seed_n))];
+        let diagnoses = diagnose_documents("history then a new failure", &documents);
+        assert_eq!(diagnoses.len(), 1);
+        assert_eq!(
+            diagnoses[0].cause.as_str(),
+            "internal_error_unexplained",
+            "order #{seed_n}: the 2026-11-20 denial must not explain 2026-11-22"
+        );
+        assert_eq!(diagnoses[0].failed_attempts, 2);
+        assert!(!diagnoses[0]
+            .evidence_event_ids
+            .contains(&GRANT_EVENT.to_owned()));
+    }
+}
+
+#[test]
+fn the_same_story_without_the_later_attempts_still_blames_the_grant() {
+    let seed = seed_story();
+    let documents = vec![json_lines(&seed.events())];
+    let diagnoses = diagnose_documents("the denial's own attempt", &documents);
+    assert_eq!(diagnoses[0].cause.as_str(), "kms_identity_policy_missing");
+    assert_eq!(diagnoses[0].failed_attempts, 1);
+}

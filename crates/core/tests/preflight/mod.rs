@@ -1,0 +1,5 @@
+//! Preflight: the policy evaluator against AWS's documented examples, its
+//! robustness on any input, and the preflight check over sample inputs.
+
+mod aws_examples;
+mod no_panic;

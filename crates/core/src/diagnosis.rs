@@ -23,10 +23,18 @@ pub enum Cause {
     KmsExplicitDeny,
     /// KMS denied access without saying which policy is missing.
     KmsAccessDenied,
+    /// The caller's permissions boundary does not allow the KMS action.
+    KmsPermissionsBoundaryMissing,
+    /// The session policy of the caller's role session does not allow it.
+    KmsSessionPolicyMissing,
     /// The key is disabled (or in another unusable state).
     KmsKeyDisabled,
     /// The key is scheduled for deletion.
     KmsKeyPendingDeletion,
+    /// The key's imported key material is missing (expired or deleted).
+    KmsKeyPendingImport,
+    /// The key is in a custom key store that is disconnected.
+    KmsKeyUnavailable,
     /// The key does not exist (deleted, wrong region or account).
     KmsKeyNotFound,
     /// EC2 had no capacity for the instance type in the zone.
@@ -41,13 +49,17 @@ pub enum Cause {
 
 impl Cause {
     /// Every cause, in contract order.
-    pub const ALL: [Cause; 11] = [
+    pub const ALL: [Cause; 15] = [
         Cause::KmsIdentityPolicyMissing,
         Cause::KmsKeyPolicyMissing,
         Cause::KmsExplicitDeny,
         Cause::KmsAccessDenied,
+        Cause::KmsPermissionsBoundaryMissing,
+        Cause::KmsSessionPolicyMissing,
         Cause::KmsKeyDisabled,
         Cause::KmsKeyPendingDeletion,
+        Cause::KmsKeyPendingImport,
+        Cause::KmsKeyUnavailable,
         Cause::KmsKeyNotFound,
         Cause::InsufficientCapacity,
         Cause::VolumeLimitExceeded,
@@ -62,8 +74,12 @@ impl Cause {
             Cause::KmsKeyPolicyMissing => "kms_key_policy_missing",
             Cause::KmsExplicitDeny => "kms_explicit_deny",
             Cause::KmsAccessDenied => "kms_access_denied",
+            Cause::KmsPermissionsBoundaryMissing => "kms_permissions_boundary_missing",
+            Cause::KmsSessionPolicyMissing => "kms_session_policy_missing",
             Cause::KmsKeyDisabled => "kms_key_disabled",
             Cause::KmsKeyPendingDeletion => "kms_key_pending_deletion",
+            Cause::KmsKeyPendingImport => "kms_key_pending_import",
+            Cause::KmsKeyUnavailable => "kms_key_unavailable",
             Cause::KmsKeyNotFound => "kms_key_not_found",
             Cause::InsufficientCapacity => "insufficient_capacity",
             Cause::VolumeLimitExceeded => "volume_limit_exceeded",
@@ -79,8 +95,14 @@ impl Cause {
             Cause::KmsKeyPolicyMissing => "KMS grant denied: key policy missing",
             Cause::KmsExplicitDeny => "KMS grant denied: explicit deny",
             Cause::KmsAccessDenied => "KMS access denied",
+            Cause::KmsPermissionsBoundaryMissing => {
+                "KMS grant denied: permissions boundary missing"
+            }
+            Cause::KmsSessionPolicyMissing => "KMS grant denied: session policy missing",
             Cause::KmsKeyDisabled => "KMS key disabled",
             Cause::KmsKeyPendingDeletion => "KMS key pending deletion",
+            Cause::KmsKeyPendingImport => "KMS key pending import",
+            Cause::KmsKeyUnavailable => "KMS key unavailable",
             Cause::KmsKeyNotFound => "KMS key not found",
             Cause::InsufficientCapacity => "insufficient capacity",
             Cause::VolumeLimitExceeded => "EBS volume limit exceeded",
@@ -104,12 +126,20 @@ pub enum RemediationKind {
     IdentityPolicy,
     /// Add a statement to the key policy.
     KeyPolicy,
+    /// Allow the action in the permissions boundary.
+    PermissionsBoundary,
+    /// Allow the action in the session policy.
+    SessionPolicy,
     /// Find and narrow the explicit deny.
     RemoveExplicitDeny,
     /// Enable the key.
     EnableKey,
     /// Cancel the key's scheduled deletion.
     CancelKeyDeletion,
+    /// Import the key material again.
+    ImportKeyMaterial,
+    /// Reconnect the custom key store.
+    ConnectKeyStore,
     /// Restore access to a key that is gone.
     RestoreKey,
     /// Work around missing capacity.

@@ -89,8 +89,20 @@ pub fn summary(cause: Cause, fix: &FixContext) -> String {
         Cause::KmsAccessDenied => format!(
             "{i} failed to start because KMS denied {who} {action} on {key}; the message does not say whether the identity policy or the key policy is missing."
         ),
+        Cause::KmsPermissionsBoundaryMissing => format!(
+            "{i} failed to start because the permissions boundary of {who} does not allow {action} on {key}."
+        ),
+        Cause::KmsSessionPolicyMissing => format!(
+            "{i} failed to start because the session policy of {who}'s session does not allow {action} on {key}."
+        ),
         Cause::KmsKeyDisabled => format!(
             "{i} failed to start because {key}, which encrypts its volume, is disabled or not usable."
+        ),
+        Cause::KmsKeyPendingImport => format!(
+            "{i} failed to start because {key}, which encrypts its volume, has no key material (pending import)."
+        ),
+        Cause::KmsKeyUnavailable => format!(
+            "{i} failed to start because {key}, which encrypts its volume, is in a custom key store that is disconnected."
         ),
         Cause::KmsKeyPendingDeletion => format!(
             "{i} failed to start because {key}, which encrypts its volume, is scheduled for deletion."
@@ -206,6 +218,43 @@ pub fn remediation(cause: Cause, fix: &FixContext) -> Remediation {
             ];
             (RemediationKind::RemoveExplicitDeny, steps, fix.principal.cloned(), None)
         }
+        Cause::KmsPermissionsBoundaryMissing => {
+            let policy = fix.key.map(|k| identity_policy(fix.action(), k, region));
+            let steps = vec![
+                format!("Find the boundary: aws iam get-role --role-name {} --query Role.PermissionsBoundary (get-user for a user)", fix.principal.map_or("<role>", PrincipalArn::name)),
+                "Add the statement below to the boundary policy's document, keeping its other statements, and make that the default version: aws iam create-policy-version --policy-arn <boundary-arn> --policy-document file://boundary.json --set-as-default".to_owned(),
+                fix.start_again(),
+            ];
+            (RemediationKind::PermissionsBoundary, steps, fix.principal.cloned(), policy)
+        }
+        Cause::KmsSessionPolicyMissing => {
+            let policy = fix.key.map(|k| identity_policy(fix.action(), k, region));
+            let steps = vec![
+                format!("Add the statement below to the session policy passed when {} is assumed (the --policy or --policy-arns of assume-role, or the scheduler's session policy setting).", fix.who()),
+                fix.start_again(),
+            ];
+            (RemediationKind::SessionPolicy, steps, fix.principal.cloned(), policy)
+        }
+        Cause::KmsKeyPendingImport => (
+            RemediationKind::ImportKeyMaterial,
+            vec![
+                format!("Get an import token and wrapping key: aws kms get-parameters-for-import --key-id {key} --wrapping-algorithm RSAES_OAEP_SHA_256 --wrapping-key-spec RSA_2048"),
+                format!("Import the same key material as before (other material cannot decrypt the volumes): aws kms import-key-material --key-id {key} --encrypted-key-material fileb://EncryptedKeyMaterial.bin --import-token fileb://ImportToken.bin --expiration-model KEY_MATERIAL_DOES_NOT_EXPIRE"),
+                fix.start_again(),
+            ],
+            None,
+            None,
+        ),
+        Cause::KmsKeyUnavailable => (
+            RemediationKind::ConnectKeyStore,
+            vec![
+                format!("Find the key store: aws kms describe-key --key-id {key} --query KeyMetadata.CustomKeyStoreId"),
+                "Reconnect it: aws kms connect-custom-key-store --custom-key-store-id <id>, and wait until describe-custom-key-stores shows ConnectionState CONNECTED.".to_owned(),
+                fix.start_again(),
+            ],
+            None,
+            None,
+        ),
         Cause::KmsKeyDisabled => (
             RemediationKind::EnableKey,
             vec![

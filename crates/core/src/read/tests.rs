@@ -20,6 +20,9 @@ fn kinds(doc: &Document) -> Vec<&'static str> {
             Evidence::Volume(_) => "volume",
             Evidence::Key(_) => "key",
             Evidence::Simulation(_) => "simulation",
+            Evidence::Principal(_) => "principal",
+            Evidence::ManagedPolicy(_) => "managed policy",
+            Evidence::KeyPolicy(_) => "key policy",
         })
         .collect()
 }

@@ -469,9 +469,12 @@ impl EvidenceSet {
             Evidence::ManagedPolicy(m) => {
                 keep(&mut self.managed_policies, m.arn.clone(), m, larger)
             }
-            Evidence::KeyPolicy(k) => {
-                keep(&mut self.key_policies, k.key.key_id().to_owned(), k, smaller)
-            }
+            Evidence::KeyPolicy(k) => keep(
+                &mut self.key_policies,
+                k.key.key_id().to_owned(),
+                k,
+                smaller,
+            ),
         }
     }
 

@@ -4,6 +4,12 @@
 //! volumes → KMS keys → key state → key policy → the starting principal's
 //! identity policies and permissions boundary) and evaluate, as KMS would,
 //! the `CreateGrant` EC2 makes for each encrypted volume. [`policy`] is the
-//! evaluator.
+//! evaluator; [`check::preflight`] runs the check over an
+//! [`EvidenceSet`](crate::EvidenceSet) read by [`crate::read`]; [`render`]
+//! prints it.
 
+pub mod check;
 pub mod policy;
+pub mod render;
+
+pub use check::{preflight, Check, Preflight, PreflightVerdict, PrincipalSource};

@@ -137,7 +137,8 @@ pub(crate) fn policy_text(raw: &RawValue) -> Result<String, String> {
     let decoded = if s.trim_start().starts_with('{') {
         s
     } else {
-        percent_decode(&s).ok_or_else(|| "a string that is neither JSON nor URL-encoded".to_owned())?
+        percent_decode(&s)
+            .ok_or_else(|| "a string that is neither JSON nor URL-encoded".to_owned())?
     };
     match serde_json::from_str::<&RawValue>(&decoded) {
         Ok(value) if value.get().starts_with('{') => Ok(decoded),
@@ -155,7 +156,10 @@ fn inline_policies(
             let text = policy_text(p.policy_document).map_err(|e| {
                 EventProblem::new(
                     None,
-                    format!("{owner}: inline policy {:?}: PolicyDocument is {e}", p.policy_name),
+                    format!(
+                        "{owner}: inline policy {:?}: PolicyDocument is {e}",
+                        p.policy_name
+                    ),
                 )
             })?;
             Ok((format!("{prefix}{}", p.policy_name), text))
@@ -183,7 +187,8 @@ pub(super) fn read_details(fields: &[(String, &RawValue)], sink: &mut Sink) {
     let mut groups = Vec::new();
     for raw in list("GroupDetailList", sink) {
         match serde_json::from_str::<Group>(raw.get()) {
-            Ok(group) => match inline_policies(&format!("group {}", group.name), &group.inline, "") {
+            Ok(group) => match inline_policies(&format!("group {}", group.name), &group.inline, "")
+            {
                 Ok(inline) => groups.push((group.name, inline, group.attached)),
                 Err(problem) => sink.problem(problem),
             },
@@ -263,15 +268,12 @@ fn managed_policy(raw: &RawValue) -> Result<Option<Evidence>, EventProblem> {
                 .find(|v| v.version_id.is_some() && v.version_id == p.default_version_id)
         })
         .and_then(|v| v.document);
-    let document = default
-        .map(policy_text)
-        .transpose()
-        .map_err(|e| {
-            EventProblem::new(
-                None,
-                format!("managed policy {}: default version Document is {e}", p.arn),
-            )
-        })?;
+    let document = default.map(policy_text).transpose().map_err(|e| {
+        EventProblem::new(
+            None,
+            format!("managed policy {}: default version Document is {e}", p.arn),
+        )
+    })?;
     Ok(Some(Evidence::ManagedPolicy(ManagedPolicyReport {
         arn: p.arn,
         name: p.name,

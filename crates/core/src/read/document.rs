@@ -169,9 +169,14 @@ fn read_object<'de, A: MapAccess<'de>>(mut map: A, sink: &mut Sink) -> Result<()
         describe::read_volumes(raw, sink);
     } else if let Some(raw) = field("KeyMetadata") {
         describe::read_key(raw, sink);
-    } else if ["RoleDetailList", "UserDetailList", "GroupDetailList", "Policies"]
-        .iter()
-        .any(|k| has(k))
+    } else if [
+        "RoleDetailList",
+        "UserDetailList",
+        "GroupDetailList",
+        "Policies",
+    ]
+    .iter()
+    .any(|k| has(k))
     {
         authorization::read_details(&fields, sink);
     } else if let (Some(key_arn), Some(policy)) = (field("KeyArn"), field("Policy")) {

@@ -6,11 +6,11 @@
     clippy::panic
 )]
 
+use serde_json::{json, Value};
 use start_doctor_core::preflight::policy::{
     evaluate_create_grant, evaluate_policy, Boundary, DenyReason, Inputs, KeyState, Policy,
     PolicyKind, PrincipalMatch, Request, Verdict,
 };
-use serde_json::{json, Value};
 
 const ACCT: &str = "111122223333";
 const OTHER: &str = "444455556666";

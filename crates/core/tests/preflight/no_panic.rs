@@ -6,10 +6,12 @@
     clippy::panic
 )]
 
-use start_doctor_core::preflight::policy::matching::{arn_matches, glob};
-use start_doctor_core::preflight::policy::{evaluate_create_grant, Boundary, Inputs, KeyState, Policy, Request};
 use proptest::prelude::*;
 use serde_json::json;
+use start_doctor_core::preflight::policy::matching::{arn_matches, glob};
+use start_doctor_core::preflight::policy::{
+    evaluate_create_grant, Boundary, Inputs, KeyState, Policy, Request,
+};
 
 fn any_json() -> impl Strategy<Value = serde_json::Value> {
     let leaf = prop_oneof![

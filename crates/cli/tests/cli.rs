@@ -157,6 +157,9 @@ scenarios! {
     scenario_noise => "noise",
     scenario_normal_stops => "normal-stops",
     scenario_storm => "storm",
+    // A preflight sample: nothing has failed yet, so investigate finds
+    // nothing; its checks are tested in `preflight.rs`.
+    scenario_preflight => "preflight",
 }
 
 fn names_in(dir: &str, strip: &str) -> Vec<String> {

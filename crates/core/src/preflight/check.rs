@@ -584,7 +584,9 @@ pub fn preflight(evidence: &EvidenceSet, arguments: &[PrincipalArn]) -> Prefligh
                 .insert(&volume.volume_id);
         }
     }
-    let mut instances: BTreeSet<InstanceId> = evidence.instances.keys().cloned().collect();
+    // Instances from describe-instances, from the volumes' attachments and
+    // from the start calls.
+    let mut instances: BTreeSet<InstanceId> = volumes_of.keys().map(|i| (*i).clone()).collect();
     instances.extend(
         evidence
             .start_calls

@@ -3,3 +3,4 @@
 
 mod aws_examples;
 mod no_panic;
+mod sample;

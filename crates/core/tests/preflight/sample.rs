@@ -74,7 +74,7 @@ fn authorization_details_give_paths_default_versions_boundaries_and_group_polici
 #[test]
 fn a_user_allowed_through_its_group_will_start_on_a_delegating_key() {
     let alice = arn("arn:aws:iam::111122223333:user/ops-alice");
-    let report = preflight(&sample(), &[alice.clone()]);
+    let report = preflight(&sample(), std::slice::from_ref(&alice));
     let id = InstanceId::parse("i-0f1e2d3c4b5a60001").unwrap();
     let check = report
         .checks
@@ -98,7 +98,7 @@ fn a_user_allowed_through_its_group_will_start_on_a_delegating_key() {
 #[test]
 fn a_principal_unknown_to_the_authorization_details_is_unknown_unless_the_key_decides() {
     let stranger = arn("arn:aws:iam::111122223333:role/stranger");
-    let report = preflight(&sample(), &[stranger.clone()]);
+    let report = preflight(&sample(), std::slice::from_ref(&stranger));
     let verdict = |suffix: &str| {
         let id = InstanceId::parse(&format!("i-0f1e2d3c4b5a6000{suffix}")).unwrap();
         report

@@ -125,6 +125,11 @@ fn the_sample_start_window_names_exactly_the_failing_instances_with_cause_and_fi
                     steps.is_some_and(|s| !s.is_empty()),
                     "{id}: a fix with steps"
                 );
+                let text = check["remediation"]["steps"].to_string();
+                assert!(
+                    !text.contains("start-instances"),
+                    "{id}: nothing failed yet, nothing to start again: {text}"
+                );
             }
             _ => assert!(
                 check["remediation"].is_null() && check["cause"].is_null(),

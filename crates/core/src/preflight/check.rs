@@ -485,14 +485,15 @@ fn remediation(failed: &FailedStart) -> Remediation {
             RemediationKind::IdentityPolicy | RemediationKind::PermissionsBoundary
         )
     {
-        fix.steps = permission_set_steps(failed.principal, fix.steps.last().cloned());
+        fix.steps = permission_set_steps(failed.principal);
     }
+    // Nothing has failed yet: the start at the window is the retry, so the
+    // diagnosis's "start the instance again" step does not belong here.
+    fix.steps
+        .retain(|s| !s.starts_with("Start the instance again"));
     if failed.source == PrincipalSource::Autoscaling {
-        // Auto Scaling launches new instances; nobody starts this one again.
-        fix.steps
-            .retain(|s| !s.starts_with("Start the instance again"));
         fix.steps.push(format!(
-            "Auto Scaling group {} can then launch instances with this key again.",
+            "Auto Scaling group {} can then launch instances with this key.",
             failed.autoscaling_group.unwrap_or("<group>")
         ));
     }
@@ -501,14 +502,14 @@ fn remediation(failed: &FailedStart) -> Remediation {
 
 /// An Identity Center role is changed through the permission set that
 /// provisions it (`AWSReservedSSO_<permission-set>_<hash>`), never in IAM.
-fn permission_set_steps(principal: &PrincipalArn, last: Option<String>) -> Vec<String> {
+fn permission_set_steps(principal: &PrincipalArn) -> Vec<String> {
     let role = principal.name();
     let permission_set = role
         .strip_prefix("AWSReservedSSO_")
         .and_then(|rest| rest.rsplit_once('_'))
         .map_or(role, |(name, _)| name);
     let account = account_of(principal.as_str());
-    let mut steps = vec![
+    vec![
         "Save the policy below as policy.json; it allows kms:CreateGrant only on this key.".to_owned(),
         format!(
             "IAM Identity Center manages {role}: add the statement to the inline policy of permission set {permission_set} (merge it with aws sso-admin get-inline-policy-for-permission-set first), then: aws sso-admin put-inline-policy-to-permission-set --instance-arn <sso-instance-arn> --permission-set-arn <permission-set-arn> --inline-policy file://policy.json"
@@ -516,9 +517,7 @@ fn permission_set_steps(principal: &PrincipalArn, last: Option<String>) -> Vec<S
         format!(
             "Provision the permission set again: aws sso-admin provision-permission-set --instance-arn <sso-instance-arn> --permission-set-arn <permission-set-arn> --target-type AWS_ACCOUNT --target-id {account}"
         ),
-    ];
-    steps.extend(last.filter(|s| s.starts_with("Start the instance again")));
-    steps
+    ]
 }
 
 /// Who starts which instance: `--principal` for every instance, the start
@@ -771,7 +770,7 @@ mod tests {
             "arn:aws:iam::111122223333:role/aws-reserved/sso.amazonaws.com/AWSReservedSSO_DataOps_5f1e2d3c4b5a6978",
         )
         .unwrap();
-        let steps = permission_set_steps(&role, Some("Start the instance again: x".to_owned()));
+        let steps = permission_set_steps(&role);
         assert!(
             steps.iter().any(|s| s.contains("permission set DataOps ")),
             "{steps:?}"
@@ -780,9 +779,11 @@ mod tests {
             steps.iter().all(|s| !s.contains("put-role-policy")),
             "{steps:?}"
         );
-        assert_eq!(
-            steps.last().map(String::as_str),
-            Some("Start the instance again: x")
+        assert!(
+            steps
+                .last()
+                .is_some_and(|s| s.contains("provision-permission-set")),
+            "{steps:?}"
         );
     }
 

@@ -3,4 +3,5 @@
 
 mod aws_examples;
 mod no_panic;
+mod robustness;
 mod sample;

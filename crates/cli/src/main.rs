@@ -82,7 +82,8 @@ Inputs (any mix, any order, duplicates counted once):
     AWSLogs/<account>/CloudTrail/<region>/... archive directory
   aws cloudtrail lookup-events output
   aws ec2 describe-instances / describe-volumes, aws kms describe-key output
-Unrelated events are ignored. In directories, files that are neither JSON
+Unrelated events are ignored; preflight inputs (authorization details, key
+policies) are read and add nothing. In directories, files that are neither JSON
 nor gzip (READMEs, scripts) are skipped.
 
 Exit status:

@@ -156,3 +156,26 @@ fn an_identity_center_role_is_fixed_through_its_permission_set() {
     assert!(steps.contains("permission set DataOps"), "{steps}");
     assert!(!steps.contains("put-role-policy"), "{steps}");
 }
+
+#[test]
+fn instances_nobody_starts_are_named_in_the_text() {
+    let instances = r#"{"Reservations": [{"OwnerId": "111122223333", "Instances": [{"InstanceId": "i-0123456789abcdef0",
+        "Placement": {"AvailabilityZone": "eu-west-1a"}, "BlockDeviceMappings": []}]}]}"#;
+    let set: EvidenceSet = read_document(instances.as_bytes())
+        .unwrap()
+        .evidence
+        .into_iter()
+        .collect();
+    let report = preflight(&set, &[]);
+    assert!(report.checks.is_empty());
+    assert_eq!(report.without_principal.len(), 1);
+    let text = start_doctor_core::preflight::render::text(&report);
+    assert!(
+        text.contains("no known principal starts i-0123456789abcdef0: pass --principal ARN"),
+        "{text}"
+    );
+    assert!(
+        text.ends_with("0 checks: 0 will start, 0 will fail, 0 unknown\n"),
+        "{text}"
+    );
+}

@@ -1,6 +1,7 @@
 //! `start-doctor`: diagnoses EC2 instances that went `pending` and then
 //! `stopped`, offline, from CloudTrail files, EventBridge events and AWS CLI
-//! output.
+//! output (`investigate`), and checks ahead of time which will fail
+//! (`preflight`).
 
 mod input;
 
@@ -9,7 +10,8 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
-use start_doctor_core::render;
+use start_doctor_core::ids::PrincipalArn;
+use start_doctor_core::{preflight, render};
 
 /// Finds out why EC2 instances failed to start (pending, then stopped) and
 /// prints the exact fix.
@@ -34,6 +36,43 @@ enum Command {
         #[arg(long, value_enum, default_value_t = Format::Text)]
         format: Format,
     },
+    /// Check ahead of a start window which instances will fail to start,
+    /// and why: walks instance, volumes, keys, key policies and the starting
+    /// principal's policies, as KMS evaluates EC2's CreateGrant.
+    #[command(after_help = PREFLIGHT_HELP)]
+    Preflight {
+        /// Files or directories (read recursively), detected by content.
+        #[arg(required = true, value_name = "PATH")]
+        paths: Vec<PathBuf>,
+        /// A role or user that starts the instances (repeatable). An
+        /// assumed-role session ARN is read as its role.
+        #[arg(long = "principal", value_name = "ARN", value_parser = parse_principal)]
+        principals: Vec<PrincipalArn>,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = Format::Text)]
+        format: Format,
+    },
+}
+
+const PREFLIGHT_HELP: &str = "\
+Inputs (any mix, detected by content):
+  aws iam get-account-authorization-details (roles, users, managed policies)
+  aws ec2 describe-instances / describe-volumes, aws kms describe-key
+  key policies: {\"KeyArn\": ..., \"Policy\": ...}, one per file, an array or JSON Lines
+  CloudTrail StartInstances / RunInstances records (who starts what)
+Principals: --principal, the start calls found, and for instances of an Auto
+Scaling group its service-linked role.
+
+Exit status:
+  0  every input was read
+  1  an input could not be read (one line per file on stderr); the rest is
+     still checked and printed
+  2  bad command line";
+
+fn parse_principal(arn: &str) -> Result<PrincipalArn, String> {
+    PrincipalArn::parse(arn).ok_or_else(|| {
+        format!("{arn:?} is not an IAM role or user ARN, or an assumed-role session ARN")
+    })
 }
 
 const INVESTIGATE_HELP: &str = "\
@@ -43,7 +82,8 @@ Inputs (any mix, any order, duplicates counted once):
     AWSLogs/<account>/CloudTrail/<region>/... archive directory
   aws cloudtrail lookup-events output
   aws ec2 describe-instances / describe-volumes, aws kms describe-key output
-Unrelated events are ignored. In directories, files that are neither JSON
+Unrelated events are ignored; preflight inputs (authorization details, key
+policies) are read and add nothing. In directories, files that are neither JSON
 nor gzip (READMEs, scripts) are skipped.
 
 Exit status:
@@ -57,9 +97,10 @@ with their line and id, and skipped; the rest of the input is still used.";
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 enum Format {
-    /// One block per failed start, for people.
+    /// For people.
     Text,
-    /// `{"diagnoses": [...]}` as pinned by schema/diagnosis.schema.json.
+    /// The JSON contract: `{"diagnoses": [...]}` (schema/diagnosis.schema.json)
+    /// or `{"checks": [...]}` (schema/preflight.schema.json).
     Json,
 }
 
@@ -67,6 +108,49 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Investigate { paths, format } => investigate(&paths, format),
+        Command::Preflight {
+            paths,
+            principals,
+            format,
+        } => run_preflight(&paths, &principals, format),
+    }
+}
+
+/// Reads everything readable, reports each unreadable file on stderr, and
+/// prints the check of the rest: exit 1 when a file could not be read.
+fn run_preflight(paths: &[PathBuf], principals: &[PrincipalArn], format: Format) -> ExitCode {
+    let read = input::read_all(paths);
+    let mut stderr = std::io::stderr().lock();
+    for warning in &read.warnings {
+        let _ = writeln!(stderr, "start-doctor: warning: {warning}");
+    }
+    for error in &read.errors {
+        let _ = writeln!(stderr, "start-doctor: error: {error}");
+    }
+    let report = preflight::preflight(&read.evidence, principals);
+    let out = match format {
+        Format::Text => preflight::render::text(&report),
+        Format::Json => preflight::render::json(&report) + "\n",
+    };
+    match write_stdout(&out) {
+        Ok(()) if read.errors.is_empty() => ExitCode::SUCCESS,
+        Ok(()) => ExitCode::FAILURE,
+        Err(e) => {
+            let _ = writeln!(stderr, "start-doctor: error: writing output: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Writes `out` to stdout; a closed pipe (`| head`) is not an error.
+fn write_stdout(out: &str) -> std::io::Result<()> {
+    let mut stdout = std::io::stdout().lock();
+    match stdout
+        .write_all(out.as_bytes())
+        .and_then(|()| stdout.flush())
+    {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        other => other,
     }
 }
 
@@ -87,14 +171,8 @@ fn investigate(paths: &[PathBuf], format: Format) -> ExitCode {
         Format::Text => render::text::render(&diagnoses),
         Format::Json => render::json::render(&diagnoses) + "\n",
     };
-    let mut stdout = std::io::stdout().lock();
-    match stdout
-        .write_all(out.as_bytes())
-        .and_then(|()| stdout.flush())
-    {
+    match write_stdout(&out) {
         Ok(()) => ExitCode::SUCCESS,
-        // A closed pipe (`| head`) is not an error worth a message.
-        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
         Err(e) => {
             let _ = writeln!(stderr, "start-doctor: error: writing output: {e}");
             ExitCode::FAILURE

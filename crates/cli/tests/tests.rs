@@ -1,3 +1,4 @@
 //! The `start-doctor` binary as a process, one test binary.
 
 mod cli;
+mod preflight;

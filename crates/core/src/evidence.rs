@@ -181,6 +181,9 @@ pub struct InstanceReport {
     pub volume_ids: Vec<VolumeId>,
     /// The `Name` tag.
     pub name: Option<String>,
+    /// The Auto Scaling group it belongs to (tag `aws:autoscaling:groupName`):
+    /// the group, through its service-linked role, launches its instances.
+    pub autoscaling_group: Option<String>,
     /// Account and region.
     pub origin: Origin,
 }
@@ -199,7 +202,8 @@ pub struct VolumeReport {
 impl InstanceReport {
     /// The one way every reader (CLI files, live checks) builds a report:
     /// the state parsed, empty state reasons dropped, volumes sorted and
-    /// deduplicated, the `Name` tag picked from `tags`.
+    /// deduplicated, the `Name` and `aws:autoscaling:groupName` tags picked
+    /// from `tags`.
     pub fn new<'a>(
         instance_id: InstanceId,
         state: Option<&str>,
@@ -212,16 +216,22 @@ impl InstanceReport {
         volume_ids.sort();
         volume_ids.dedup();
         let non_empty = |s: Option<&str>| s.filter(|s| !s.is_empty()).map(str::to_owned);
+        let (mut name, mut autoscaling_group) = (None, None);
+        for (key, value) in tags {
+            match key {
+                "Name" => name = Some(value.to_owned()),
+                "aws:autoscaling:groupName" => autoscaling_group = non_empty(Some(value)),
+                _ => {}
+            }
+        }
         Self {
             instance_id,
             state: state.and_then(InstanceState::parse),
             state_reason_code: non_empty(state_reason.0),
             state_reason_message: non_empty(state_reason.1),
             volume_ids,
-            name: tags
-                .into_iter()
-                .find(|(k, _)| *k == "Name")
-                .map(|(_, v)| v.to_owned()),
+            name,
+            autoscaling_group,
             origin,
         }
     }
@@ -350,6 +360,47 @@ pub struct PolicySimulation {
     pub decision: SimulatedDecision,
 }
 
+/// An IAM role or user from `aws iam get-account-authorization-details`:
+/// what preflight needs to evaluate its identity policies.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct PrincipalReport {
+    /// The role or user ARN, with its path.
+    pub arn: PrincipalArn,
+    /// Its path (`/`, `/aws-service-role/autoscaling.amazonaws.com/`, ...).
+    pub path: String,
+    /// Inline policies as (policy name, policy document JSON text).
+    pub inline_policies: Vec<(String, String)>,
+    /// The ARNs of the managed policies attached to it (for a user, also
+    /// those of its groups).
+    pub attached_policies: Vec<String>,
+    /// The ARN of its permissions boundary, when it has one.
+    pub permissions_boundary: Option<String>,
+    /// Its tags (`aws:PrincipalTag/...`), sorted by key.
+    pub tags: Vec<(String, String)>,
+}
+
+/// A managed policy from `get-account-authorization-details` (`Policies`):
+/// its default version, which is the one in force.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct ManagedPolicyReport {
+    /// The policy ARN.
+    pub arn: String,
+    /// The policy name.
+    pub name: String,
+    /// The document of the default version (JSON text), when the output
+    /// holds it.
+    pub document: Option<String>,
+}
+
+/// A KMS key policy (`{"KeyArn": ..., "Policy": ...}`).
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct KeyPolicyReport {
+    /// The key.
+    pub key: KeyArn,
+    /// The policy document (JSON text).
+    pub document: String,
+}
+
 /// One item of evidence.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Evidence {
@@ -367,6 +418,12 @@ pub enum Evidence {
     Key(KeyReport),
     /// A policy simulation from a live check.
     Simulation(PolicySimulation),
+    /// An IAM role or user with its policies (authorization details).
+    Principal(PrincipalReport),
+    /// A managed policy (authorization details).
+    ManagedPolicy(ManagedPolicyReport),
+    /// A key policy.
+    KeyPolicy(KeyPolicyReport),
 }
 
 /// Inserts `value` under `key`; on a clash keeps the new value only when
@@ -414,6 +471,12 @@ pub struct EvidenceSet {
     pub keys: BTreeMap<String, KeyReport>,
     /// Policy simulations by (principal, key id, action).
     pub simulations: BTreeMap<(PrincipalArn, String, String), PolicySimulation>,
+    /// IAM roles and users by ARN.
+    pub principals: BTreeMap<PrincipalArn, PrincipalReport>,
+    /// Managed policies by ARN.
+    pub managed_policies: BTreeMap<String, ManagedPolicyReport>,
+    /// Key policies by key id (the part after `key/`).
+    pub key_policies: BTreeMap<String, KeyPolicyReport>,
 }
 
 impl EvidenceSet {
@@ -441,6 +504,16 @@ impl EvidenceSet {
                 );
                 keep(&mut self.simulations, key, s, smaller);
             }
+            Evidence::Principal(p) => keep(&mut self.principals, p.arn.clone(), p, smaller),
+            Evidence::ManagedPolicy(m) => {
+                keep(&mut self.managed_policies, m.arn.clone(), m, larger)
+            }
+            Evidence::KeyPolicy(k) => keep(
+                &mut self.key_policies,
+                k.key.key_id().to_owned(),
+                k,
+                smaller,
+            ),
         }
     }
 
@@ -454,6 +527,9 @@ impl EvidenceSet {
             volumes,
             keys,
             simulations,
+            principals,
+            managed_policies,
+            key_policies,
         } = other;
         state_changes
             .into_values()
@@ -464,6 +540,9 @@ impl EvidenceSet {
             .chain(volumes.into_values().map(Evidence::Volume))
             .chain(keys.into_values().map(Evidence::Key))
             .chain(simulations.into_values().map(Evidence::Simulation))
+            .chain(principals.into_values().map(Evidence::Principal))
+            .chain(managed_policies.into_values().map(Evidence::ManagedPolicy))
+            .chain(key_policies.into_values().map(Evidence::KeyPolicy))
             .for_each(|item| self.add(item));
     }
 
@@ -476,6 +555,9 @@ impl EvidenceSet {
             + self.volumes.len()
             + self.keys.len()
             + self.simulations.len()
+            + self.principals.len()
+            + self.managed_policies.len()
+            + self.key_policies.len()
     }
 
     /// Whether nothing was kept.

@@ -21,6 +21,7 @@ pub mod key_policy;
 pub mod memory;
 pub mod pipeline;
 pub mod ports;
+pub mod preflight;
 pub mod read;
 pub mod remedy;
 pub mod render;

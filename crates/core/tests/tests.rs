@@ -4,6 +4,7 @@
 
 mod order_independence;
 mod pipeline;
+mod preflight;
 mod scenarios;
 mod slack;
 mod variations;

@@ -63,7 +63,10 @@ pub fn partitions(item: &Evidence) -> Vec<String> {
         Evidence::Instance(_)
         | Evidence::Volume(_)
         | Evidence::Key(_)
-        | Evidence::Simulation(_) => {}
+        | Evidence::Simulation(_)
+        | Evidence::Principal(_)
+        | Evidence::ManagedPolicy(_)
+        | Evidence::KeyPolicy(_) => {}
     }
     out
 }

@@ -13,7 +13,7 @@ use serde_json::value::RawValue;
 
 use super::cloudtrail::RawRecord;
 use super::sink::{read_record, Sink};
-use super::{describe, eventbridge, Document, DocumentError, EventProblem};
+use super::{authorization, describe, eventbridge, Document, DocumentError, EventProblem};
 
 /// Reads a JSON stream (one value or JSON Lines) into a document.
 pub(super) fn read_json(data: &[u8]) -> Result<Document, DocumentError> {
@@ -75,7 +75,8 @@ fn document_error(e: &serde_json::Error, index: usize, value_line: usize) -> Doc
 
 /// What `Records` / `Events` containers and shapes are expected to be.
 const EXPECTING: &str = "an EventBridge event, a CloudTrail record or log file, \
-     cloudtrail lookup-events output, or describe-instances/describe-volumes/describe-key output";
+     cloudtrail lookup-events output, describe-instances/describe-volumes/describe-key output, \
+     get-account-authorization-details output, or a key policy {\"KeyArn\", \"Policy\"}";
 
 /// One top-level JSON value: an array of items or one object.
 struct TopLevel(Sink);
@@ -168,6 +169,18 @@ fn read_object<'de, A: MapAccess<'de>>(mut map: A, sink: &mut Sink) -> Result<()
         describe::read_volumes(raw, sink);
     } else if let Some(raw) = field("KeyMetadata") {
         describe::read_key(raw, sink);
+    } else if [
+        "RoleDetailList",
+        "UserDetailList",
+        "GroupDetailList",
+        "Policies",
+    ]
+    .iter()
+    .any(|k| has(k))
+    {
+        authorization::read_details(&fields, sink);
+    } else if let (Some(key_arn), Some(policy)) = (field("KeyArn"), field("Policy")) {
+        authorization::read_key_policy(key_arn, policy, sink);
     } else if has("detail-type") && has("detail") {
         eventbridge::read_event(&fields, sink);
     } else if has("eventSource") && has("eventName") {

@@ -5,14 +5,17 @@
 //! it. Supported: a single EventBridge event, a JSON array or JSON Lines of
 //! events, a bare CloudTrail record, a CloudTrail log file
 //! (`{"Records": [...]}`, plain or gzip), `aws cloudtrail lookup-events`
-//! output, and `aws ec2 describe-instances` / `describe-volumes` /
-//! `aws kms describe-key` output.
+//! output, `aws ec2 describe-instances` / `describe-volumes` /
+//! `aws kms describe-key` output, and, for preflight, `aws iam
+//! get-account-authorization-details` output and key policies
+//! (`{"KeyArn": ..., "Policy": ...}`).
 //!
 //! A document that cannot be read (bad gzip, bad JSON, a shape that is none
 //! of these) is an error. A readable document holding one malformed event
 //! yields the other events plus an [`EventProblem`] naming the bad one, so
 //! nothing else is lost.
 
+mod authorization;
 mod cloudtrail;
 mod describe;
 mod document;

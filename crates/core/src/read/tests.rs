@@ -20,6 +20,9 @@ fn kinds(doc: &Document) -> Vec<&'static str> {
             Evidence::Volume(_) => "volume",
             Evidence::Key(_) => "key",
             Evidence::Simulation(_) => "simulation",
+            Evidence::Principal(_) => "principal",
+            Evidence::ManagedPolicy(_) => "managed policy",
+            Evidence::KeyPolicy(_) => "key policy",
         })
         .collect()
 }
@@ -119,4 +122,62 @@ fn the_grant_names_instance_volume_key_and_role() {
 fn empty_input_has_no_events() {
     assert_eq!(read_document(b"").unwrap(), Document::default());
     assert_eq!(read_document(b" \n").unwrap(), Document::default());
+}
+
+const KEY_POLICY: &str = r#"{"KeyArn": "arn:aws:kms:eu-west-1:111122223333:key/k1", "Policy": {"Version": "2012-10-17", "Statement": []}}"#;
+
+#[test]
+fn key_policies_read_alike_one_per_file_in_an_array_and_as_json_lines() {
+    let one = read_document(KEY_POLICY.as_bytes()).unwrap();
+    assert_eq!(kinds(&one), ["key policy"]);
+    let as_string = KEY_POLICY.replace(
+        r#"{"Version": "2012-10-17", "Statement": []}"#,
+        r#""{\"Version\": \"2012-10-17\", \"Statement\": []}""#,
+    );
+    let array = read_document(format!("[{KEY_POLICY}, {as_string}]").as_bytes()).unwrap();
+    let lines = read_document(format!("{KEY_POLICY}\n{as_string}\n").as_bytes()).unwrap();
+    assert_eq!(kinds(&array), ["key policy", "key policy"]);
+    assert_eq!(array, lines);
+}
+
+#[test]
+fn authorization_details_yield_principals_and_managed_policies() {
+    let details = r#"{"RoleDetailList": [{"Path": "/ops/", "RoleName": "job", "Arn": "arn:aws:iam::111122223333:role/ops/job",
+        "RolePolicyList": [{"PolicyName": "p", "PolicyDocument": "%7B%22Statement%22%3A%5B%5D%7D"}],
+        "AttachedManagedPolicies": [{"PolicyName": "m", "PolicyArn": "arn:aws:iam::111122223333:policy/m"}]}],
+        "Policies": [{"PolicyName": "m", "Arn": "arn:aws:iam::111122223333:policy/m", "DefaultVersionId": "v2",
+        "PolicyVersionList": [{"VersionId": "v1", "IsDefaultVersion": false, "Document": {"Statement": [{"Sid": "old"}]}},
+                              {"VersionId": "v2", "IsDefaultVersion": true, "Document": {"Statement": [{"Sid": "new"}]}}]}]}"#;
+    let doc = read_document(details.as_bytes()).unwrap();
+    assert_eq!(kinds(&doc), ["principal", "managed policy"]);
+    assert!(doc.problems.is_empty(), "{:?}", doc.problems);
+    let Evidence::Principal(role) = &doc.evidence[0] else {
+        panic!("expected a principal");
+    };
+    assert_eq!(role.path, "/ops/");
+    assert_eq!(
+        role.inline_policies,
+        [("p".to_owned(), r#"{"Statement":[]}"#.to_owned())]
+    );
+    let Evidence::ManagedPolicy(m) = &doc.evidence[1] else {
+        panic!("expected a managed policy");
+    };
+    assert!(
+        m.document.as_deref().unwrap().contains("new"),
+        "the default version"
+    );
+}
+
+#[test]
+fn instance_tags_name_the_auto_scaling_group() {
+    let out = r#"{"Reservations": [{"OwnerId": "111122223333", "Instances": [{"InstanceId": "i-0123456789abcdef0",
+        "Tags": [{"Key": "aws:autoscaling:groupName", "Value": "web"}, {"Key": "Name", "Value": "w1"}]}]}]}"#;
+    let doc = read_document(out.as_bytes()).unwrap();
+    let Evidence::Instance(i) = &doc.evidence[0] else {
+        panic!("expected an instance");
+    };
+    assert_eq!(
+        (i.autoscaling_group.as_deref(), i.name.as_deref()),
+        (Some("web"), Some("w1"))
+    );
 }

@@ -1,0 +1,329 @@
+//! `start-doctor preflight` as a process: the sample start window of
+//! `events/preflight` against its oracle and the output schema, the text a
+//! person reads, principals from the command line, and unreadable input.
+
+use std::fs;
+use std::path::PathBuf;
+use std::process::Output;
+
+use assert_cmd::Command;
+use serde_json::Value;
+use start_doctor_testkit::fixtures::repo;
+use start_doctor_testkit::schema::assert_preflight_valid;
+use tempfile::TempDir;
+
+/// The fields of a check the oracle pins, plus `remediation_kind`.
+const PINNED: [&str; 7] = [
+    "instance_id",
+    "principal_arn",
+    "principal_source",
+    "verdict",
+    "cause",
+    "kms_key_arns",
+    "volume_ids",
+];
+
+fn sample() -> PathBuf {
+    repo().join("events/preflight")
+}
+
+fn preflight(args: &[&str], paths: &[PathBuf]) -> Output {
+    let mut cmd = Command::cargo_bin("start-doctor").expect("the binary is built for tests");
+    cmd.arg("preflight").args(paths).args(args);
+    cmd.output().expect("start-doctor runs")
+}
+
+fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+fn assert_no_panic(what: &str, output: &Output) {
+    let err = stderr(output);
+    assert!(
+        !err.contains("panicked"),
+        "{what}: start-doctor panicked:\n{err}"
+    );
+    assert!(output.status.code().is_some(), "{what}: killed by a signal");
+}
+
+fn json_report(what: &str, output: &Output) -> Value {
+    assert_no_panic(what, output);
+    let report: Value = serde_json::from_slice(&output.stdout).unwrap_or_else(|e| {
+        panic!(
+            "{what}: no JSON on stdout ({e}); stderr:\n{}",
+            stderr(output)
+        )
+    });
+    assert_preflight_valid(what, &report);
+    report
+}
+
+fn pinned(report: &Value) -> Vec<Value> {
+    report["checks"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|c| {
+            let mut picked: serde_json::Map<String, Value> = PINNED
+                .iter()
+                .map(|f| ((*f).to_owned(), c[*f].clone()))
+                .collect();
+            picked.insert(
+                "remediation_kind".to_owned(),
+                c["remediation"]["kind"].clone(),
+            );
+            Value::Object(picked)
+        })
+        .collect()
+}
+
+fn oracle() -> Value {
+    let path = repo().join("tests/expected/preflight.json");
+    let text = fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+fn check_of<'a>(report: &'a Value, instance: &str, principal: &str) -> &'a Value {
+    report["checks"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|c| c["instance_id"] == instance && c["principal_arn"] == principal)
+        .unwrap_or_else(|| panic!("no check of {instance} by {principal}"))
+}
+
+#[test]
+fn the_sample_start_window_names_exactly_the_failing_instances_with_cause_and_fix() {
+    let output = preflight(&["--format", "json"], &[sample()]);
+    let report = json_report("preflight", &output);
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "stderr:\n{}",
+        stderr(&output)
+    );
+    assert_eq!(stderr(&output), "", "the sample is read without warnings");
+    let want = oracle();
+    let got = pinned(&report);
+    assert_eq!(
+        Value::Array(got.clone()),
+        want["checks"],
+        "checks differ from tests/expected/preflight.json\n got: {}",
+        serde_json::to_string_pretty(&got).unwrap_or_default()
+    );
+    assert_eq!(report["not_evaluated"], want["not_evaluated"]);
+    for check in report["checks"].as_array().into_iter().flatten() {
+        let id = &check["instance_id"];
+        assert!(
+            check["reasons"].as_array().is_some_and(|r| !r.is_empty()),
+            "{id}: every verdict says why"
+        );
+        match check["verdict"].as_str() {
+            Some("will_fail") => {
+                let steps = check["remediation"]["steps"].as_array();
+                assert!(
+                    steps.is_some_and(|s| !s.is_empty()),
+                    "{id}: a fix with steps"
+                );
+                let text = check["remediation"]["steps"].to_string();
+                assert!(
+                    !text.contains("start-instances"),
+                    "{id}: nothing failed yet, nothing to start again: {text}"
+                );
+            }
+            _ => assert!(
+                check["remediation"].is_null() && check["cause"].is_null(),
+                "{id}: only will_fail carries a cause and a fix"
+            ),
+        }
+    }
+}
+
+#[test]
+fn the_service_linked_role_is_fixed_in_the_key_policy_never_in_iam() {
+    let report = json_report("preflight", &preflight(&["--format", "json"], &[sample()]));
+    let slr = "arn:aws:iam::111122223333:role/aws-service-role/autoscaling.amazonaws.com/AWSServiceRoleForAutoScaling";
+    let check = check_of(&report, "i-0f1e2d3c4b5a6000c", slr);
+    assert_eq!(check["principal_source"], "autoscaling");
+    assert_eq!(check["remediation"]["kind"], "key_policy");
+    assert_eq!(
+        check["remediation"]["policy"]["Statement"][0]["Principal"]["AWS"],
+        slr
+    );
+    let steps = check["remediation"]["steps"].to_string();
+    assert!(!steps.contains("put-role-policy"), "{steps}");
+    assert!(
+        !steps.contains("start-instances"),
+        "Auto Scaling launches: {steps}"
+    );
+}
+
+#[test]
+fn reasons_name_the_deciding_statements() {
+    let report = json_report("preflight", &preflight(&["--format", "json"], &[sample()]));
+    let deny = check_of(
+        &report,
+        "i-0f1e2d3c4b5a60008",
+        "arn:aws:iam::111122223333:role/legacy-cron",
+    );
+    let reasons = deny["reasons"].to_string();
+    assert!(
+        reasons.contains("DenyKmsOutsideArchive") && reasons.contains("DenyKmsExceptArchiveKey"),
+        "policy name and Sid of the deny: {reasons}"
+    );
+    let allowed = check_of(
+        &report,
+        "i-0f1e2d3c4b5a60005",
+        "arn:aws:iam::111122223333:role/batch-runner",
+    );
+    let reasons = allowed["reasons"].to_string();
+    assert!(
+        reasons.contains("EbsKms") && reasons.contains("AllowEc2GrantsOnBatchKey"),
+        "the identity statement that allows: {reasons}"
+    );
+    let unknown = check_of(
+        &report,
+        "i-0f1e2d3c4b5a6000d",
+        "arn:aws:iam::111122223333:role/ops/nightly-scheduler",
+    );
+    assert_eq!(unknown["verdict"], "unknown");
+    assert!(unknown["reasons"]
+        .to_string()
+        .contains("key policy of arn:aws:kms:eu-west-1:111122223333:key/bd8aefc7"));
+}
+
+#[test]
+fn text_groups_by_principal_key_and_cause_and_counts() {
+    let output = preflight(&[], &[sample()]);
+    assert_no_panic("preflight text", &output);
+    assert_eq!(output.status.code(), Some(0));
+    let text = String::from_utf8_lossy(&output.stdout);
+    for check in oracle()["checks"].as_array().into_iter().flatten() {
+        if check["verdict"] == "will_fail" {
+            let (id, cause) = (
+                check["instance_id"].as_str().unwrap_or("?"),
+                check["cause"].as_str().unwrap_or("?"),
+            );
+            assert!(
+                text.lines()
+                    .any(|l| l.starts_with(id) && l.contains("will fail") && l.contains(cause)),
+                "one line for {id} with {cause}:\n{text}"
+            );
+        }
+    }
+    assert_eq!(
+        text.matches("put-role-policy --role-name nightly-scheduler")
+            .count(),
+        1,
+        "reports-db-1 and -2 share one group and one fix:\n{text}"
+    );
+    assert!(
+        text.contains("i-0f1e2d3c4b5a6000d (analytics) started by"),
+        "{text}"
+    );
+    assert!(
+        text.contains("13 checks: 4 will start, 8 will fail, 1 unknown"),
+        "{text}"
+    );
+}
+
+#[test]
+fn a_session_arn_on_the_command_line_is_checked_as_its_role_with_its_path() {
+    let output = preflight(
+        &[
+            "--format",
+            "json",
+            "--principal",
+            "arn:aws:sts::111122223333:assumed-role/nightly-scheduler/manual-run",
+        ],
+        &[sample()],
+    );
+    let report = json_report("--principal", &output);
+    let check = check_of(
+        &report,
+        "i-0f1e2d3c4b5a60005",
+        "arn:aws:iam::111122223333:role/ops/nightly-scheduler",
+    );
+    assert_eq!(check["principal_source"], "argument");
+    assert_eq!(check["verdict"], "will_fail");
+    assert_eq!(check["cause"], "kms_identity_policy_missing");
+    let keep = check_of(
+        &report,
+        "i-0f1e2d3c4b5a60005",
+        "arn:aws:iam::111122223333:role/batch-runner",
+    );
+    assert_eq!(
+        keep["verdict"], "will_start",
+        "the CloudTrail starter is still checked"
+    );
+}
+
+#[test]
+fn a_bad_principal_is_a_usage_error() {
+    let output = preflight(&["--principal", "scheduler"], &[sample()]);
+    assert_no_panic("bad --principal", &output);
+    assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
+    assert!(output.stdout.is_empty());
+}
+
+#[test]
+fn an_unreadable_file_is_named_and_the_rest_is_still_checked() {
+    let dir = TempDir::new().expect("a temp dir");
+    let bad = dir.path().join("key-policy.json");
+    fs::write(
+        &bad,
+        br#"{"KeyArn": "arn:aws:kms:eu-west-1:111122223333:key/x", "Policy": {"#,
+    )
+    .expect("write");
+    let output = preflight(&["--format", "json"], &[sample(), bad.clone()]);
+    let report = json_report("unreadable", &output);
+    assert_eq!(output.status.code(), Some(1));
+    let err = stderr(&output);
+    assert_eq!(err.lines().count(), 1, "one line: {err}");
+    assert!(err.contains(&bad.display().to_string()), "{err}");
+    assert_eq!(report["checks"].as_array().map(Vec::len), Some(13));
+}
+
+#[test]
+fn odd_preflight_inputs_are_warnings_never_panics() {
+    let dir = TempDir::new().expect("a temp dir");
+    let files: [(&str, &[u8]); 5] = [
+        ("auth.json", br#"{"RoleDetailList": [{"Arn": "nope"}, 7, {"Arn": "arn:aws:iam::111122223333:role/r", "RolePolicyList": [{"PolicyName": "p", "PolicyDocument": "%zz"}]}], "Policies": [{"Arn": "a", "PolicyVersionList": [{"Document": 1, "IsDefaultVersion": true}]}]}"#),
+        ("kp.jsonl", b"{\"KeyArn\": \"arn:aws:kms:eu-west-1:111122223333:key/k\", \"Policy\": \"not json\"}\n{\"KeyArn\": 3, \"Policy\": {}}\n"),
+        ("kp2.json", br#"{"KeyArn": "arn:aws:kms:eu-west-1:111122223333:key/k2", "Policy": {"Statement": [{"Effect": "Maybe"}]}}"#),
+        ("vol.json", br#"{"Volumes": [{"VolumeId": "vol-0f1e2d3c4b5a7000f", "KmsKeyId": "arn:aws:kms:eu-west-1:111122223333:key/k2", "Attachments": [{"InstanceId": "i-0f1e2d3c4b5a6000f"}]}]}"#),
+        ("key.json", br#"{"KeyMetadata": {"Arn": "arn:aws:kms:eu-west-1:111122223333:key/k2", "KeyState": "Enabled", "KeyManager": "CUSTOMER"}}"#),
+    ];
+    let paths: Vec<PathBuf> = files
+        .iter()
+        .map(|(name, bytes)| {
+            let path = dir.path().join(name);
+            fs::write(&path, bytes).expect("write");
+            path
+        })
+        .collect();
+    let output = preflight(
+        &[
+            "--format",
+            "json",
+            "--principal",
+            "arn:aws:iam::111122223333:role/r",
+        ],
+        &paths,
+    );
+    let report = json_report("odd inputs", &output);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains("warning"),
+        "the bad entries are named"
+    );
+    let check = check_of(
+        &report,
+        "i-0f1e2d3c4b5a6000f",
+        "arn:aws:iam::111122223333:role/r",
+    );
+    assert_eq!(
+        check["verdict"], "unknown",
+        "a policy that does not parse decides nothing"
+    );
+}

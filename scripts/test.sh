@@ -44,4 +44,9 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 step "cargo test"
 cargo test --workspace --locked
 
+step "fuzz smoke: 2000 executions of each fuzz target from its corpus (docs/fuzzing.md)"
+# Installs its pinned cargo-fuzz into ~/.cache/start-doctor-fuzz on first use
+# and builds there; fails on any crash, hang or memory runaway.
+bash scripts/fuzz.sh 2000
+
 step "done"

@@ -65,8 +65,9 @@ impl fmt::Display for EventProblem {
 /// Why a whole document could not be read.
 #[derive(Debug, thiserror::Error)]
 pub enum DocumentError {
-    /// The content starts like gzip but does not decompress.
-    #[error("gzip data is corrupt or truncated: {0}")]
+    /// The content starts like gzip but does not decompress, or
+    /// decompresses to more than [`MAX_DECOMPRESSED`] bytes.
+    #[error("gzip data is corrupt, truncated or too large: {0}")]
     Gzip(#[source] std::io::Error),
     /// The content is not JSON.
     #[error("invalid JSON at line {line}, column {column}: {message}")]
@@ -110,6 +111,13 @@ pub struct Document {
 /// The gzip magic number.
 const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
 
+/// The most one gzip document may decompress to (1 GiB). A CloudTrail log
+/// file is far smaller (one per account, Region and few minutes); without a
+/// bound, a small hostile file (a "gzip bomb", about 1000:1) in a directory
+/// of inputs would take all the memory and every other file's diagnosis
+/// with it.
+pub const MAX_DECOMPRESSED: u64 = 1 << 30;
+
 /// Whether `bytes` look like something [`read_document`] reads: gzip, or
 /// JSON starting with an object or an array. Used to pass over unrelated
 /// files (READMEs, scripts) when walking a directory.
@@ -129,13 +137,30 @@ fn strip_bom(bytes: &[u8]) -> &[u8] {
 /// by its keys; the file name plays no part.
 pub fn read_document(bytes: &[u8]) -> Result<Document, DocumentError> {
     if bytes.starts_with(&GZIP_MAGIC) {
-        let mut plain = Vec::with_capacity(bytes.len().saturating_mul(8));
-        MultiGzDecoder::new(bytes)
-            .read_to_end(&mut plain)
-            .map_err(DocumentError::Gzip)?;
+        let plain = gunzip(bytes, MAX_DECOMPRESSED)?;
         return document::read_json(strip_bom(&plain));
     }
     document::read_json(strip_bom(bytes))
+}
+
+/// Decompresses every gzip member of `bytes`, refusing more than `limit`
+/// bytes of output.
+fn gunzip(bytes: &[u8], limit: u64) -> Result<Vec<u8>, DocumentError> {
+    let capacity = bytes
+        .len()
+        .saturating_mul(8)
+        .min(usize::try_from(limit).unwrap_or(usize::MAX));
+    let mut plain = Vec::with_capacity(capacity);
+    MultiGzDecoder::new(bytes)
+        .take(limit.saturating_add(1))
+        .read_to_end(&mut plain)
+        .map_err(DocumentError::Gzip)?;
+    if plain.len() as u64 > limit {
+        return Err(DocumentError::Gzip(std::io::Error::other(format!(
+            "decompresses to more than {limit} bytes"
+        ))));
+    }
+    Ok(plain)
 }
 
 #[cfg(test)]

@@ -79,6 +79,16 @@ fn truncated_gzip_is_an_error() {
 }
 
 #[test]
+fn gzip_that_decompresses_past_the_limit_is_refused() {
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+    gz.write_all(&[b' '; 10_000]).unwrap();
+    let bomb = gz.finish().unwrap();
+    let err = super::gunzip(&bomb, 9_999).unwrap_err();
+    assert!(err.to_string().contains("more than 9999 bytes"), "{err}");
+    assert_eq!(super::gunzip(&bomb, 10_000).unwrap().len(), 10_000);
+}
+
+#[test]
 fn a_malformed_event_costs_only_itself() {
     let bad = STATE_CHANGE
         .replace("\"pending\"", "\"exploded\"")

@@ -4,3 +4,4 @@
 pub mod json;
 pub mod slack;
 pub mod text;
+pub mod untrusted;

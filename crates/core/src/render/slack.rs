@@ -3,7 +3,12 @@
 //! One message per group of diagnoses that share (cause, principal, key):
 //! a storm of 200 instances failing for one missing grant is one message
 //! listing them. Every untrusted string (names, ids from events, AWS error
-//! messages) is escaped (`&`, `<`, `>`) before it reaches mrkdwn, and every
+//! messages) goes through [`escape`] (or [`code`] inside a code span) before
+//! it reaches mrkdwn: `&`, `<`, `>` become entities, line breaks a space
+//! (a quoted KMS message stays in its quote), control and bidirectional
+//! characters a visible U+FFFD, and `scheme://` gets a zero-width space so
+//! a name is never a link. Every mrkdwn text object is `verbatim`, so Slack
+//! does not link bare domains, channel names or mentions either. Every
 //! text is cut to Slack's limits (header 150, section 3000, field 2000,
 //! 50 blocks, 10 fields per section).
 
@@ -15,6 +20,7 @@ use serde_json::{json, Value};
 use crate::console;
 use crate::diagnosis::{Cause, Diagnosis};
 use crate::ids::{InstanceId, KeyArn, PrincipalArn, VolumeId};
+use crate::render::untrusted;
 
 /// Slack's limit on header text.
 pub const HEADER_MAX: usize = 150;
@@ -27,7 +33,11 @@ const CONTEXT_MAX: usize = 2000;
 /// How many instance ids a storm message lists.
 pub const LISTED_INSTANCES: usize = 20;
 
-/// Escapes the three characters Slack's mrkdwn treats as control.
+/// Makes untrusted text safe for one line of mrkdwn: escapes the three
+/// characters Slack treats as control (`&`, `<`, `>`), puts the text on one
+/// line and neutralises control and bidirectional characters (see
+/// [`untrusted::one_line_char`]), and breaks `://` with a zero-width space
+/// so Slack never turns a URL in a name into a link.
 pub fn escape(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {
@@ -35,6 +45,56 @@ pub fn escape(text: &str) -> String {
             '&' => out.push_str("&amp;"),
             '<' => out.push_str("&lt;"),
             '>' => out.push_str("&gt;"),
+            c => out.push(untrusted::one_line_char(c)),
+        }
+    }
+    break_links(&out)
+}
+
+/// `text` with a zero-width space after the `:` of every `scheme://`
+/// except `file://` (which Slack does not link, and which the fix steps'
+/// commands use): `https:\u{200B}//evil.example` reads the same but is not
+/// a link.
+fn break_links(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(i) = rest.find("://") {
+        let before = &rest[..i];
+        let scheme_start = before
+            .rfind(|c: char| !c.is_ascii_alphanumeric() && !matches!(c, '+' | '-' | '.'))
+            .map_or(0, |j| j + 1);
+        out.push_str(before);
+        out.push(':');
+        if !before[scheme_start..].eq_ignore_ascii_case("file") {
+            out.push('\u{200B}');
+        }
+        out.push_str("//");
+        rest = &rest[i + 3..];
+    }
+    out.push_str(rest);
+    out
+}
+
+/// Untrusted text as an inline code span: [`escape`]d, with backticks
+/// replaced by U+02CB (which looks alike) so the value cannot end the span
+/// and let `*`, `_` or `~` in it format the rest.
+pub fn code(text: &str) -> String {
+    format!("`{}`", escape(text).replace('`', "\u{02CB}"))
+}
+
+/// Text for a ``` code block: `&`, `<`, `>` escaped, backticks replaced as
+/// in [`code`], control (except line breaks) and bidirectional characters
+/// neutralised. Line breaks are kept: the block is multi-line by design.
+fn code_block(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '`' => out.push('\u{02CB}'),
+            '\n' => out.push('\n'),
+            c if untrusted::is_unsafe(c) => out.push(untrusted::REPLACEMENT),
             c => out.push(c),
         }
     }
@@ -86,7 +146,7 @@ pub fn group(diagnoses: &[Diagnosis]) -> Vec<Vec<&Diagnosis>> {
 fn link(url: Option<String>, label: &str) -> String {
     match url {
         Some(url) => format!("<{url}|{}>", escape(label)),
-        None => format!("`{}`", escape(label)),
+        None => code(label),
     }
 }
 
@@ -111,11 +171,18 @@ pub fn ops_item_link(region: Option<&str>, ops_item: &str) -> String {
 }
 
 fn section(text: String) -> Value {
-    json!({ "type": "section", "text": { "type": "mrkdwn", "text": fit(&text, SECTION_MAX) } })
+    json!({ "type": "section", "text": mrkdwn(fit(&text, SECTION_MAX)) })
 }
 
 fn field(label: &str, value: String) -> Value {
-    json!({ "type": "mrkdwn", "text": fit(&format!("*{label}*\n{value}"), FIELD_MAX) })
+    mrkdwn(fit(&format!("*{label}*\n{value}"), FIELD_MAX))
+}
+
+/// A mrkdwn text object. `verbatim` stops Slack from linking URLs, bare
+/// domains and channel names or parsing mentions in the text itself; the
+/// links this module writes as `<url|label>` still work.
+fn mrkdwn(text: String) -> Value {
+    json!({ "type": "mrkdwn", "text": text, "verbatim": true })
 }
 
 /// The Block Kit message for one group of diagnoses (see [`group`]): a
@@ -165,7 +232,7 @@ pub fn group_message(first: &Diagnosis, instances: &[InstanceId], volumes: &[Vol
         let name = first
             .instance_name
             .as_deref()
-            .map(|n| format!(" ({})", escape(n)))
+            .map(|n| format!(" ({})", code(n)))
             .unwrap_or_default();
         fields.push(field(
             "Instance",
@@ -198,7 +265,7 @@ pub fn group_message(first: &Diagnosis, instances: &[InstanceId], volumes: &[Vol
         fields.push(field("Account / region", place));
     }
     if let Some(p) = &first.principal_arn {
-        fields.push(field("Started by", format!("`{}`", escape(p.as_str()))));
+        fields.push(field("Started by", code(p.as_str())));
     }
     match first.kms_key_arns.as_slice() {
         [] => {}
@@ -222,8 +289,8 @@ pub fn group_message(first: &Diagnosis, instances: &[InstanceId], volumes: &[Vol
         };
         fields.push(field("Volumes", format!("{}{tail}", shown.join(", "))));
     }
-    if let Some(code) = &first.state_reason_code {
-        fields.push(field("State reason", format!("`{}`", escape(code))));
+    if let Some(state) = &first.state_reason_code {
+        fields.push(field("State reason", code(state)));
     }
     blocks.push(json!({ "type": "section", "fields": fields }));
 
@@ -249,9 +316,12 @@ pub fn group_message(first: &Diagnosis, instances: &[InstanceId], volumes: &[Vol
         let pretty = serde_json::to_string_pretty(policy).unwrap_or_default();
         let target = first.remediation.attach_to.as_ref().map_or_else(
             || "Key policy statement".to_owned(),
-            |p| format!("Policy for `{}`", escape(p.as_str())),
+            |p| format!("Policy for {}", code(p.as_str())),
         );
-        let body = fit(&escape(&pretty), SECTION_MAX - target.len() - 12);
+        let body = fit(
+            &code_block(&pretty),
+            SECTION_MAX - target.chars().count() - 12,
+        );
         blocks.push(section(format!("*{target}*\n```{body}```")));
     }
 
@@ -271,7 +341,7 @@ pub fn group_message(first: &Diagnosis, instances: &[InstanceId], volumes: &[Vol
     context.push(format!("start-doctor · cause `{}`", first.cause));
     blocks.push(json!({
         "type": "context",
-        "elements": [{ "type": "mrkdwn", "text": fit(&context.join(" · "), CONTEXT_MAX) }]
+        "elements": [mrkdwn(fit(&context.join(" · "), CONTEXT_MAX))]
     }));
 
     json!({ "text": fit(&fallback, SECTION_MAX), "blocks": blocks })
@@ -289,7 +359,7 @@ pub fn group_notice(
     if let (Some(id), Some(blocks)) = (ops_item, message["blocks"].as_array_mut()) {
         blocks.push(json!({
             "type": "context",
-            "elements": [{ "type": "mrkdwn", "text": fit(&ops_item_link(first.region.as_deref(), id), CONTEXT_MAX) }]
+            "elements": [mrkdwn(fit(&ops_item_link(first.region.as_deref(), id), CONTEXT_MAX))]
         }));
     }
     message
@@ -300,7 +370,7 @@ fn reply(text: &str) -> Value {
     let text = fit(text, SECTION_MAX);
     json!({
         "text": text,
-        "blocks": [{ "type": "section", "text": { "type": "mrkdwn", "text": text } }]
+        "blocks": [{ "type": "section", "text": mrkdwn(text) }]
     })
 }
 

@@ -1,9 +1,13 @@
 //! Terminal text: one block per failed start with the cause, the evidence
-//! and the fix.
+//! and the fix. Untrusted values (names, ARNs, AWS messages) are put on one
+//! line with escape sequences and bidirectional controls neutralised
+//! ([`untrusted::one_line`]), so an input file cannot rewrite the terminal
+//! or forge a line of the report.
 
 use std::fmt::Write;
 
 use crate::diagnosis::Diagnosis;
+use crate::render::untrusted;
 
 /// Renders diagnoses for a terminal.
 pub fn render(diagnoses: &[Diagnosis]) -> String {
@@ -26,22 +30,25 @@ pub fn render(diagnoses: &[Diagnosis]) -> String {
 }
 
 fn block(out: &mut String, d: &Diagnosis) {
+    let clean = untrusted::one_line;
     let name = d
         .instance_name
         .as_deref()
-        .map(|n| format!(" ({n})"))
+        .map(|n| format!(" ({})", clean(n)))
         .unwrap_or_default();
-    let place = [d.account.as_deref(), d.region.as_deref()]
-        .into_iter()
-        .flatten()
-        .collect::<Vec<_>>()
-        .join(" ");
+    let place = clean(
+        &[d.account.as_deref(), d.region.as_deref()]
+            .into_iter()
+            .flatten()
+            .collect::<Vec<_>>()
+            .join(" "),
+    );
     let _ = writeln!(out, "== {}{name}  {place}", d.instance_id);
     let _ = writeln!(out, "cause:      {}", d.cause);
-    let _ = writeln!(out, "summary:    {}", d.summary);
+    let _ = writeln!(out, "summary:    {}", clean(&d.summary));
     let field = |out: &mut String, label: &str, value: Option<String>| {
         if let Some(v) = value.filter(|v| !v.is_empty()) {
-            let _ = writeln!(out, "{label:<11} {v}");
+            let _ = writeln!(out, "{label:<11} {}", clean(&v));
         }
     };
     field(
@@ -93,7 +100,7 @@ fn block(out: &mut String, d: &Diagnosis) {
     field(out, "evidence:", Some(d.evidence_event_ids.join(", ")));
     let _ = writeln!(out, "fix:");
     for (n, step) in d.remediation.steps.iter().enumerate() {
-        let _ = writeln!(out, "  {}. {step}", n + 1);
+        let _ = writeln!(out, "  {}. {}", n + 1, clean(step));
     }
     if let Some(policy) = &d.remediation.policy {
         let target = d
@@ -101,10 +108,10 @@ fn block(out: &mut String, d: &Diagnosis) {
             .attach_to
             .as_ref()
             .map_or_else(|| "the key policy".to_owned(), ToString::to_string);
-        let _ = writeln!(out, "  policy ({target}):");
+        let _ = writeln!(out, "  policy ({}):", clean(&target));
         let pretty = serde_json::to_string_pretty(policy).unwrap_or_default();
         for line in pretty.lines() {
-            let _ = writeln!(out, "    {line}");
+            let _ = writeln!(out, "    {}", clean(line));
         }
     }
 }

@@ -8,8 +8,11 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand, ValueEnum};
+use chrono::{DateTime, Utc};
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use start_doctor_core::ids::InstanceId;
 use start_doctor_core::render;
+use start_doctor_core::selection::{self, Selection};
 
 /// Finds out why EC2 instances failed to start (pending, then stopped) and
 /// prints the exact fix.
@@ -33,7 +36,62 @@ enum Command {
         /// Output format.
         #[arg(long, value_enum, default_value_t = Format::Text)]
         format: Format,
+        #[command(flatten)]
+        select: SelectArgs,
+        /// Report only this instance (repeatable). The evidence of the others
+        /// is still read: it may be what explains this one.
+        #[arg(long = "instance-id", value_name = "ID", value_parser = parse_instance_id)]
+        instance_ids: Vec<InstanceId>,
+        /// Print what was read (files, skipped, bytes, rate) on stderr.
+        #[arg(long)]
+        stats: bool,
     },
+}
+
+/// The time range, accounts and regions to read.
+#[derive(Debug, Args)]
+struct SelectArgs {
+    /// Only events at or after this time: RFC 3339 (2026-11-20T07:00:00Z), a
+    /// date (2026-11-20, midnight UTC) or an age (90m, 12h, 2d, 1w).
+    #[arg(long, value_name = "TIME", value_parser = parse_time)]
+    since: Option<DateTime<Utc>>,
+    /// Only events at or before this time (same forms as --since).
+    #[arg(long, value_name = "TIME", value_parser = parse_time)]
+    until: Option<DateTime<Utc>>,
+    /// Only this account (repeatable): 12 digits.
+    #[arg(long = "account", value_name = "ID", value_parser = parse_account)]
+    accounts: Vec<String>,
+    /// Only this region (repeatable), e.g. eu-west-1.
+    #[arg(long = "region", value_name = "REGION")]
+    regions: Vec<String>,
+}
+
+impl SelectArgs {
+    fn selection(&self) -> Selection {
+        Selection {
+            since: self.since,
+            until: self.until,
+            accounts: self.accounts.clone(),
+            regions: self.regions.clone(),
+        }
+    }
+}
+
+fn parse_time(text: &str) -> Result<DateTime<Utc>, String> {
+    // The clock is read here, at the edge; the core only compares times.
+    selection::parse_time_bound(text, Utc::now()).map_err(|e| e.to_string())
+}
+
+fn parse_account(text: &str) -> Result<String, String> {
+    if text.len() == 12 && text.bytes().all(|b| b.is_ascii_digit()) {
+        Ok(text.to_owned())
+    } else {
+        Err(format!("{text:?} is not an AWS account id (12 digits)"))
+    }
+}
+
+fn parse_instance_id(text: &str) -> Result<InstanceId, String> {
+    InstanceId::parse(text).ok_or_else(|| format!("{text:?} is not an instance id (i-...)"))
 }
 
 const INVESTIGATE_HELP: &str = "\
@@ -46,10 +104,18 @@ Inputs (any mix, any order, duplicates counted once):
 Unrelated events are ignored. In directories, files that are neither JSON
 nor gzip (READMEs, scripts) are skipped.
 
+Filters: --since/--until/--account/--region keep only the events in the
+range, accounts and regions. In a CloudTrail archive layout
+(AWSLogs/[o-org/]<account>/CloudTrail/<region>/yyyy/mm/dd/) whole folders
+and files delivered outside the range are not even read (files delivered
+up to an hour after --until are, since CloudTrail delivers late).
+--instance-id narrows what is reported, not what is read.
+
 Exit status:
   0  every input was read (whether or not failed starts were found)
   1  an input could not be read (missing, bad JSON, corrupt gzip, unknown
-     shape); one line per file on stderr names it, nothing is printed
+     shape): one line per such file on stderr names it (and the line, for
+     JSON Lines); the diagnoses of everything else are still printed
   2  bad command line
 
 Events that are recognised but malformed are reported as warnings on stderr,
@@ -66,35 +132,58 @@ enum Format {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
-        Command::Investigate { paths, format } => investigate(&paths, format),
+        Command::Investigate {
+            paths,
+            format,
+            select,
+            instance_ids,
+            stats,
+        } => investigate(&paths, format, &select.selection(), &instance_ids, stats),
     }
 }
 
-fn investigate(paths: &[PathBuf], format: Format) -> ExitCode {
-    let read = input::read_all(paths);
+fn investigate(
+    paths: &[PathBuf],
+    format: Format,
+    selection: &Selection,
+    instance_ids: &[InstanceId],
+    stats: bool,
+) -> ExitCode {
+    let mut read = input::read_all(paths, selection);
     let mut stderr = std::io::stderr().lock();
     for warning in &read.warnings {
         let _ = writeln!(stderr, "start-doctor: warning: {warning}");
     }
-    if !read.errors.is_empty() {
-        for error in &read.errors {
-            let _ = writeln!(stderr, "start-doctor: error: {error}");
-        }
-        return ExitCode::FAILURE;
+    // Like ripgrep: a file that cannot be read is reported and the run goes
+    // on with the rest; only the exit status remembers it.
+    for error in &read.errors {
+        let _ = writeln!(stderr, "start-doctor: error: {error}");
     }
-    let diagnoses = start_doctor_core::diagnose(&read.evidence);
+    if stats {
+        let _ = writeln!(stderr, "start-doctor: {}", read.stats);
+    }
+    selection.retain(&mut read.evidence);
+    let mut diagnoses = start_doctor_core::diagnose(&read.evidence);
+    if !instance_ids.is_empty() {
+        diagnoses.retain(|d| instance_ids.contains(&d.instance_id));
+    }
     let out = match format {
         Format::Text => render::text::render(&diagnoses),
         Format::Json => render::json::render(&diagnoses) + "\n",
+    };
+    let read_everything = if read.errors.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
     };
     let mut stdout = std::io::stdout().lock();
     match stdout
         .write_all(out.as_bytes())
         .and_then(|()| stdout.flush())
     {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(()) => read_everything,
         // A closed pipe (`| head`) is not an error worth a message.
-        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => read_everything,
         Err(e) => {
             let _ = writeln!(stderr, "start-doctor: error: writing output: {e}");
             ExitCode::FAILURE

@@ -5,8 +5,10 @@
 //! it. Supported: a single EventBridge event, a JSON array or JSON Lines of
 //! events, a bare CloudTrail record, a CloudTrail log file
 //! (`{"Records": [...]}`, plain or gzip), `aws cloudtrail lookup-events`
-//! output, and `aws ec2 describe-instances` / `describe-volumes` /
-//! `aws kms describe-key` output.
+//! output, `aws ec2 describe-instances` / `describe-volumes` /
+//! `aws kms describe-key` output, and the results of the evidence query
+//! (`start-doctor query`): Athena CSV and CloudTrail Lake `GetQueryResults`
+//! JSON.
 //!
 //! A document that cannot be read (bad gzip, bad JSON, a shape that is none
 //! of these) is an error. A readable document holding one malformed event
@@ -17,6 +19,7 @@ mod cloudtrail;
 mod describe;
 mod document;
 mod eventbridge;
+mod results;
 mod sink;
 
 use std::fmt;
@@ -107,11 +110,13 @@ pub struct Document {
 /// The gzip magic number.
 const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
 
-/// Whether `bytes` look like something [`read_document`] reads: gzip, or
-/// JSON starting with an object or an array. Used to pass over unrelated
-/// files (READMEs, scripts) when walking a directory.
+/// Whether `bytes` look like something [`read_document`] reads: gzip,
+/// JSON starting with an object or an array, or an Athena CSV result. Used
+/// to pass over unrelated files (READMEs, scripts) when walking a
+/// directory.
 pub fn looks_readable(bytes: &[u8]) -> bool {
     bytes.starts_with(&GZIP_MAGIC)
+        || results::looks_like_csv(strip_bom(bytes))
         || matches!(
             strip_bom(bytes).iter().find(|b| !b.is_ascii_whitespace()),
             Some(b'{' | b'[') | None
@@ -130,9 +135,17 @@ pub fn read_document(bytes: &[u8]) -> Result<Document, DocumentError> {
         MultiGzDecoder::new(bytes)
             .read_to_end(&mut plain)
             .map_err(DocumentError::Gzip)?;
-        return document::read_json(strip_bom(&plain));
+        return read_plain(strip_bom(&plain));
     }
-    document::read_json(strip_bom(bytes))
+    read_plain(strip_bom(bytes))
+}
+
+/// Reads decompressed content: an Athena CSV result or JSON.
+fn read_plain(bytes: &[u8]) -> Result<Document, DocumentError> {
+    if results::looks_like_csv(bytes) {
+        return results::read_csv(bytes);
+    }
+    document::read_json(bytes)
 }
 
 #[cfg(test)]

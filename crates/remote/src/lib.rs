@@ -1,0 +1,1 @@
+//! start-doctor where the evidence lives.

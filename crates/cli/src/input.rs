@@ -13,11 +13,13 @@ use rayon::prelude::*;
 use start_doctor_core::selection::Selection;
 use start_doctor_core::{read_document, DocumentError, EvidenceSet};
 
-/// A file that could not be read, with the reason.
+/// A file (or S3 object) that could not be read, with the reason.
 #[derive(Debug)]
 pub struct FileError {
-    path: PathBuf,
-    reason: String,
+    /// The file, or the object's `s3://` URI.
+    pub path: PathBuf,
+    /// Why.
+    pub reason: String,
 }
 
 impl fmt::Display for FileError {
@@ -37,6 +39,20 @@ pub struct Read {
     pub warnings: Vec<String>,
     /// How much was read.
     pub stats: Stats,
+}
+
+impl Read {
+    /// Adds what another source (S3, a query) read.
+    #[cfg(feature = "aws")]
+    pub fn absorb(&mut self, other: Read) {
+        self.evidence.merge(other.evidence);
+        self.errors.extend(other.errors);
+        self.warnings.extend(other.warnings);
+        self.stats.files += other.stats.files;
+        self.stats.skipped += other.stats.skipped;
+        self.stats.bytes += other.stats.bytes;
+        self.stats.elapsed += other.stats.elapsed;
+    }
 }
 
 /// How much of the input was read, for `--stats` and the benchmarks.
@@ -82,7 +98,7 @@ const PROGRESS_THRESHOLD_BYTES: u64 = 64 * 1024 * 1024;
 /// Reads every path, files in parallel, passing over folders and files
 /// that the selection rules out by their place in the archive layout.
 /// Never panics on bad input.
-pub fn read_all(paths: &[PathBuf], selection: &Selection) -> Read {
+pub fn read_all(paths: &[&Path], selection: &Selection) -> Read {
     let started = Instant::now();
     let mut read = Read::default();
     let mut candidates = Vec::new();

@@ -3,14 +3,17 @@
 //! output.
 
 mod input;
+#[cfg(feature = "aws")]
+mod remote;
 
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use chrono::{DateTime, Utc};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use start_doctor_core::ids::InstanceId;
+use start_doctor_core::query;
 use start_doctor_core::render;
 use start_doctor_core::selection::{self, Selection};
 
@@ -46,7 +49,65 @@ enum Command {
         #[arg(long)]
         stats: bool,
     },
+    /// Print (or, with --run, run) the SQL that selects the evidence from a
+    /// CloudTrail table in Athena or a CloudTrail Lake event data store.
+    #[command(after_help = QUERY_HELP)]
+    Query {
+        /// The engine to write SQL for.
+        #[arg(long, value_enum)]
+        engine: Engine,
+        #[command(flatten)]
+        select: SelectArgs,
+        /// Athena: the CloudTrail table, `table` or `database.table`.
+        #[arg(long, default_value = "cloudtrail_logs_pp", value_name = "NAME")]
+        table: String,
+        /// Athena: the table is also partitioned by `account` and `region`.
+        #[arg(long)]
+        account_region_partitions: bool,
+        /// Lake: the event data store id or ARN (required for --engine lake).
+        #[arg(long, value_name = "ID")]
+        event_data_store: Option<String>,
+        /// Run the query and diagnose its results (needs the `aws` feature).
+        #[arg(long)]
+        run: bool,
+        /// Athena with --run: the workgroup.
+        #[arg(long, default_value = "primary")]
+        workgroup: String,
+        /// Athena with --run: where Athena writes results (s3://bucket/prefix/),
+        /// unless the workgroup sets it.
+        #[arg(long, value_name = "S3_URI")]
+        output_location: Option<String>,
+        /// With --run: the output format of the diagnoses.
+        #[arg(long, value_enum, default_value_t = Format::Text)]
+        format: Format,
+        /// With --run: report only this instance (repeatable).
+        #[arg(long = "instance-id", value_name = "ID", value_parser = parse_instance_id)]
+        instance_ids: Vec<InstanceId>,
+    },
 }
+
+/// The query engines `start-doctor query` writes SQL for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum Engine {
+    /// Amazon Athena over the trail's S3 bucket (the standard CloudTrail
+    /// table with partition projection).
+    Athena,
+    /// A CloudTrail Lake event data store.
+    Lake,
+}
+
+const QUERY_HELP: &str = "\
+The SQL selects successful StartInstances/RunInstances calls and failed KMS
+CreateGrant, Decrypt, GenerateDataKeyWithoutPlaintext and ReEncrypt* calls,
+with the columns `start-doctor investigate` reads back: save Athena's CSV
+result or `aws cloudtrail get-query-results` output and investigate it.
+EC2 state changes are not in CloudTrail; none are needed.
+
+With --run (a build with `--features aws`), start-doctor runs the query
+with the caller's credentials and region (Athena StartQueryExecution in
+--workgroup, or Lake StartQuery), shows progress on stderr, and diagnoses
+the results. Exit status as for investigate; 2 also when --run is given to
+a build without the aws feature.";
 
 /// The time range, accounts and regions to read.
 #[derive(Debug, Args)]
@@ -139,6 +200,98 @@ fn main() -> ExitCode {
             instance_ids,
             stats,
         } => investigate(&paths, format, &select.selection(), &instance_ids, stats),
+        Command::Query {
+            engine,
+            select,
+            table,
+            account_region_partitions,
+            event_data_store,
+            run,
+            workgroup,
+            output_location,
+            format,
+            instance_ids,
+        } => {
+            let source = match (engine, event_data_store) {
+                (Engine::Athena, _) => query::Source::Athena {
+                    table,
+                    account_region_partitions,
+                },
+                (Engine::Lake, Some(event_data_store)) => query::Source::Lake { event_data_store },
+                (Engine::Lake, None) => {
+                    return usage_error("--engine lake needs --event-data-store <ID>");
+                }
+            };
+            let selection = select.selection();
+            let sql = match query::evidence_sql(&source, &selection) {
+                Ok(sql) => sql,
+                Err(e) => return usage_error(&e.to_string()),
+            };
+            if !run {
+                return print(&sql);
+            }
+            let run = RunQuery {
+                source,
+                sql,
+                workgroup,
+                output_location,
+            };
+            run_query(&run, format, &selection, &instance_ids)
+        }
+    }
+}
+
+/// A query to run on its engine.
+#[cfg_attr(not(feature = "aws"), allow(dead_code))]
+struct RunQuery {
+    source: query::Source,
+    sql: String,
+    workgroup: String,
+    output_location: Option<String>,
+}
+
+/// The message for the features of a build without AWS support.
+#[cfg(not(feature = "aws"))]
+const NO_AWS: &str = "this start-doctor was built without AWS support; \
+     build it with `cargo install --path crates/cli --features aws` \
+     (or `cargo run --release --features aws -- ...`)";
+
+#[cfg(not(feature = "aws"))]
+fn run_query(_: &RunQuery, _: Format, _: &Selection, _: &[InstanceId]) -> ExitCode {
+    usage_error(&format!("--run: {NO_AWS}"))
+}
+
+#[cfg(feature = "aws")]
+fn run_query(
+    run: &RunQuery,
+    format: Format,
+    selection: &Selection,
+    instance_ids: &[InstanceId],
+) -> ExitCode {
+    let outcome = remote::run_query(run);
+    report(outcome, format, selection, instance_ids, false)
+}
+
+fn usage_error(message: &str) -> ExitCode {
+    let _ = writeln!(std::io::stderr(), "start-doctor: error: {message}");
+    ExitCode::from(2)
+}
+
+fn print(text: &str) -> ExitCode {
+    let mut stdout = std::io::stdout().lock();
+    match stdout
+        .write_all(text.as_bytes())
+        .and_then(|()| stdout.flush())
+    {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
+        Err(e) => {
+            let _ = writeln!(
+                std::io::stderr(),
+                "start-doctor: error: writing output: {e}"
+            );
+            ExitCode::FAILURE
+        }
     }
 }
 
@@ -149,7 +302,33 @@ fn investigate(
     instance_ids: &[InstanceId],
     stats: bool,
 ) -> ExitCode {
-    let mut read = input::read_all(paths, selection);
+    let (buckets, local): (Vec<&Path>, Vec<&Path>) = paths
+        .iter()
+        .map(PathBuf::as_path)
+        .partition(|p| p.to_str().is_some_and(|p| p.starts_with("s3://")));
+    #[cfg_attr(not(feature = "aws"), allow(unused_mut))]
+    let mut read = input::read_all(&local, selection);
+    if let Some(first) = buckets.first() {
+        #[cfg(feature = "aws")]
+        read.absorb(remote::read_s3(&buckets, selection));
+        #[cfg(not(feature = "aws"))]
+        return usage_error(&format!(
+            "{}: reading S3 in place: {NO_AWS}",
+            first.display()
+        ));
+    }
+    report(read, format, selection, instance_ids, stats)
+}
+
+/// Prints the warnings and errors of what was read, then the diagnoses of
+/// everything that could be read; exit 1 when anything could not be.
+fn report(
+    mut read: input::Read,
+    format: Format,
+    selection: &Selection,
+    instance_ids: &[InstanceId],
+    stats: bool,
+) -> ExitCode {
     let mut stderr = std::io::stderr().lock();
     for warning in &read.warnings {
         let _ = writeln!(stderr, "start-doctor: warning: {warning}");
@@ -162,6 +341,7 @@ fn investigate(
     if stats {
         let _ = writeln!(stderr, "start-doctor: {}", read.stats);
     }
+    drop(stderr);
     selection.retain(&mut read.evidence);
     let mut diagnoses = start_doctor_core::diagnose(&read.evidence);
     if !instance_ids.is_empty() {
@@ -171,22 +351,9 @@ fn investigate(
         Format::Text => render::text::render(&diagnoses),
         Format::Json => render::json::render(&diagnoses) + "\n",
     };
-    let read_everything = if read.errors.is_empty() {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::FAILURE
-    };
-    let mut stdout = std::io::stdout().lock();
-    match stdout
-        .write_all(out.as_bytes())
-        .and_then(|()| stdout.flush())
-    {
-        Ok(()) => read_everything,
-        // A closed pipe (`| head`) is not an error worth a message.
-        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => read_everything,
-        Err(e) => {
-            let _ = writeln!(stderr, "start-doctor: error: writing output: {e}");
-            ExitCode::FAILURE
-        }
+    match print(&out) {
+        code if code != ExitCode::SUCCESS => code,
+        _ if read.errors.is_empty() => ExitCode::SUCCESS,
+        _ => ExitCode::FAILURE,
     }
 }

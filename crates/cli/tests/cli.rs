@@ -143,6 +143,8 @@ scenarios! {
     scenario_seed_story => "seed-story",
     scenario_duplicates => "duplicates",
     scenario_cloudtrail_archive => "cloudtrail-archive",
+    scenario_athena_results => "athena-results",
+    scenario_lake_results => "lake-results",
     scenario_lookup_events => "lookup-events",
     scenario_kms_key_policy_missing => "kms-key-policy-missing",
     scenario_kms_explicit_deny => "kms-explicit-deny",
@@ -1045,4 +1047,134 @@ fn a_storm_is_one_text_block_with_one_fix_for_all_its_instances() {
 fn storm_json_is_still_one_diagnosis_per_instance() {
     let (report, _) = json_report("storm", &[project("events/storm")]);
     assert_eq!(report["diagnoses"].as_array().map(Vec::len), Some(200));
+}
+
+// ---- query: the evidence SQL, run for real on DuckDB; engines' result files ----
+
+fn query(args: &[&str]) -> Output {
+    let mut cmd = start_doctor();
+    cmd.arg("query").args(args);
+    cmd.output().expect("start-doctor runs")
+}
+
+#[test]
+fn the_athena_query_runs_on_duckdb_and_selects_the_committed_rows() {
+    let output = query(&[
+        "--engine",
+        "athena",
+        "--since",
+        "2026-11-20",
+        "--until",
+        "2026-11-20T23:59:59Z",
+    ]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let sql = stdout(&output);
+    let pinned_sql =
+        fs::read_to_string(project("events/athena-results/query.sql")).expect("query.sql");
+    assert_eq!(
+        sql, pinned_sql,
+        "the printed SQL differs from events/athena-results/query.sql"
+    );
+
+    let dir = TempDir::new().expect("temp dir");
+    let sql_file = temp_file(&dir, "query.sql", sql.as_bytes());
+    let (csv, lake) = (dir.path().join("result.csv"), dir.path().join("lake.json"));
+    let run = std::process::Command::new("python3")
+        .arg(project("scripts/query-check.py"))
+        .arg(&sql_file)
+        .arg(project("events/cloudtrail-archive"))
+        .arg(&csv)
+        .arg(&lake)
+        .output()
+        .expect("python3 runs");
+    assert!(
+        run.status.success(),
+        "DuckDB rejected the Athena SQL or the script failed (pip install -r scripts/requirements-test.txt):\n{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    assert!(
+        String::from_utf8_lossy(&run.stderr).contains("2 selected"),
+        "exactly the StartInstances call and the denied CreateGrant: {}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    for (got, committed) in [
+        (&csv, "events/athena-results/8d3f1c2a-athena-result.csv"),
+        (&lake, "events/lake-results/get-query-results.json"),
+    ] {
+        assert_eq!(
+            fs::read_to_string(got).expect("result"),
+            fs::read_to_string(project(committed)).expect("committed result"),
+            "{committed} is not what the query selects today"
+        );
+    }
+}
+
+#[test]
+fn the_lake_query_names_its_event_data_store_and_needs_one() {
+    let output = query(&[
+        "--engine",
+        "lake",
+        "--event-data-store",
+        "EXAMPLEf852-4e8f-8bd1-bcf6cEXAMPLE",
+        "--account",
+        "111122223333",
+    ]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let sql = stdout(&output);
+    assert!(
+        sql.contains("FROM EXAMPLEf852-4e8f-8bd1-bcf6cEXAMPLE\n"),
+        "{sql}"
+    );
+    assert!(
+        sql.contains("recipientAccountId IN ('111122223333')"),
+        "{sql}"
+    );
+
+    let missing = query(&["--engine", "lake"]);
+    assert_eq!(missing.status.code(), Some(2));
+    assert!(stderr(&missing).contains("--event-data-store"));
+    let bad = query(&["--engine", "athena", "--table", "logs; DROP TABLE x"]);
+    assert_eq!(bad.status.code(), Some(2), "{}", stderr(&bad));
+    assert!(bad.stdout.is_empty());
+}
+
+#[test]
+fn a_query_result_among_other_inputs_is_detected_by_content() {
+    let dir = TempDir::new().expect("temp dir");
+    let csv = fs::read(project("events/athena-results/8d3f1c2a-athena-result.csv")).expect("csv");
+    let renamed = temp_file(&dir, "results.txt", &csv);
+    let gz = temp_file(&dir, "results.csv.gz", &gzip(&csv));
+    for file in [&renamed, &gz] {
+        let (report, _) = json_report("Athena CSV under another name", &[file]);
+        assert_eq!(
+            pinned(&report),
+            expected("cloudtrail-archive"),
+            "{}",
+            file.display()
+        );
+    }
+    let broken = temp_file(
+        &dir,
+        "broken.csv",
+        b"\"eventid\",\"eventname\"\n\"never closed\n",
+    );
+    let output = investigate(&[&broken], &["--format", "json"]);
+    let line = assert_one_line_error("a CSV whose quote never closes", &output, &broken);
+    assert!(line.contains("line 2"), "{line}");
+}
+
+#[cfg(not(feature = "aws"))]
+#[test]
+fn without_the_aws_feature_s3_and_run_say_how_to_get_them() {
+    for output in [
+        investigate(&["s3://trail-bucket/AWSLogs/"], &[]),
+        query(&["--engine", "athena", "--run"]),
+    ] {
+        assert_no_panic("no aws feature", &output);
+        assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
+        let err = stderr(&output);
+        assert_eq!(err.lines().count(), 1, "one line: {err}");
+        assert!(err.contains("--features aws"), "{err}");
+        assert!(output.stdout.is_empty());
+    }
 }

@@ -268,8 +268,13 @@ fn run_query(
     selection: &Selection,
     instance_ids: &[InstanceId],
 ) -> ExitCode {
-    let outcome = remote::run_query(run);
-    report(outcome, format, selection, instance_ids, false)
+    report(
+        remote::run_query(run),
+        format,
+        selection,
+        instance_ids,
+        false,
+    )
 }
 
 fn usage_error(message: &str) -> ExitCode {
@@ -308,13 +313,17 @@ fn investigate(
         .partition(|p| p.to_str().is_some_and(|p| p.starts_with("s3://")));
     #[cfg_attr(not(feature = "aws"), allow(unused_mut))]
     let mut read = input::read_all(&local, selection);
-    if let Some(first) = buckets.first() {
+    if !buckets.is_empty() {
         #[cfg(feature = "aws")]
         read.absorb(remote::read_s3(&buckets, selection));
         #[cfg(not(feature = "aws"))]
         return usage_error(&format!(
             "{}: reading S3 in place: {NO_AWS}",
-            first.display()
+            buckets
+                .iter()
+                .map(|b| b.display().to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
         ));
     }
     report(read, format, selection, instance_ids, stats)

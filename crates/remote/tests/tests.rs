@@ -1,1 +1,1 @@
-//! tests
+//! The remote crate's tests.

@@ -140,6 +140,29 @@ pub fn read_document(bytes: &[u8]) -> Result<Document, DocumentError> {
     read_plain(strip_bom(bytes))
 }
 
+/// Reads the rows of the evidence query as an engine API returns them
+/// (Athena `GetQueryResults`, Lake `GetQueryResults`): each row a list of
+/// (column, value) pairs, an empty value standing for null. The columns are
+/// those of [`crate::query::COLUMNS`] or of the standard CloudTrail table.
+pub fn read_query_rows<R>(rows: impl IntoIterator<Item = R>) -> Document
+where
+    R: IntoIterator<Item = (String, String)>,
+{
+    let mut document = Document::default();
+    for row in rows {
+        let row: Vec<(String, String)> = row
+            .into_iter()
+            .map(|(column, value)| (column.to_ascii_lowercase(), value))
+            .collect();
+        let mut sink = sink::Sink::default();
+        results::read_row(row.iter().map(|(c, v)| (c.as_str(), v.clone())), &mut sink);
+        let (evidence, problems) = sink.into_parts();
+        document.evidence.extend(evidence);
+        document.problems.extend(problems);
+    }
+    document
+}
+
 /// Reads decompressed content: an Athena CSV result or JSON.
 fn read_plain(bytes: &[u8]) -> Result<Document, DocumentError> {
     if results::looks_like_csv(bytes) {

@@ -189,7 +189,7 @@ pub(super) fn read_lake_rows(raw: &serde_json::value::RawValue, sink: &mut Sink)
 
 /// Turns one row (column name, text value) into a CloudTrail record and
 /// reads it.
-fn read_row<'a>(columns: impl IntoIterator<Item = (&'a str, String)>, sink: &mut Sink) {
+pub(super) fn read_row<'a>(columns: impl IntoIterator<Item = (&'a str, String)>, sink: &mut Sink) {
     let mut record = Map::new();
     let mut identity = Map::new();
     let mut issuer_arn = None;

@@ -38,10 +38,13 @@ bash scripts/local-run.sh --check
 step "cargo fmt --check"
 cargo fmt --all -- --check
 
-step "cargo clippy -D warnings"
-cargo clippy --workspace --all-targets --locked -- -D warnings
+# --all-features builds the CLI's `aws` feature (S3 in place, query --run)
+# so that its code and tests (moto, aws-smithy-mocks) run too; the default
+# build (the README's quick start) compiles no AWS SDK.
+step "cargo clippy -D warnings (all features)"
+cargo clippy --workspace --all-targets --all-features --locked -- -D warnings
 
-step "cargo test"
-cargo test --workspace --locked
+step "cargo test (all features)"
+cargo test --workspace --all-features --locked
 
 step "done"

@@ -10,7 +10,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use start_doctor_core::query::Source;
 use start_doctor_core::selection::Selection;
 use start_doctor_remote::s3::{self, S3Location};
-use start_doctor_remote::{athena, lake, sdk_config, QueryOutcome, RemoteError, Wait};
+use start_doctor_remote::{athena, lake, s3_client, sdk_config, QueryOutcome, RemoteError, Wait};
 
 use crate::input::{FileError, Read};
 use crate::RunQuery;
@@ -50,7 +50,7 @@ pub fn read_s3(uris: &[&Path], selection: &Selection) -> Read {
         }
     };
     runtime.block_on(async {
-        let client = aws_sdk_s3::Client::new(&sdk_config().await);
+        let client = s3_client(&sdk_config().await);
         for uri in uris {
             let error = |reason: String| FileError {
                 path: uri.to_path_buf(),

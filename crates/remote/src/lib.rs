@@ -103,3 +103,15 @@ pub struct QueryOutcome {
 pub async fn sdk_config() -> aws_config::SdkConfig {
     aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await
 }
+
+/// An S3 client for `config`. With a custom endpoint (`AWS_ENDPOINT_URL`:
+/// an S3-compatible store or a local emulator), addressing is path-style,
+/// which those need; against AWS itself the SDK's default is kept.
+pub fn s3_client(config: &aws_config::SdkConfig) -> aws_sdk_s3::Client {
+    let custom = config.endpoint_url().is_some();
+    aws_sdk_s3::Client::from_conf(
+        aws_sdk_s3::config::Builder::from(config)
+            .force_path_style(custom)
+            .build(),
+    )
+}

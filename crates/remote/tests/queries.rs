@@ -59,7 +59,11 @@ fn athena_rows() -> Vec<Row> {
         .into_iter()
         .map(|row| {
             let by_name: HashMap<String, String> = row.into_iter().collect();
-            athena_row(COLUMNS.iter().map(|c| by_name.get(*c).cloned().unwrap_or_default()))
+            athena_row(
+                COLUMNS
+                    .iter()
+                    .map(|c| by_name.get(*c).cloned().unwrap_or_default()),
+            )
         })
         .collect()
 }
@@ -93,14 +97,23 @@ async fn athena_run_waits_reads_every_page_and_diagnoses_the_archive() {
         .output(|| execution(QueryExecutionState::Succeeded, None))
         .build();
     let rows = athena_rows();
-    assert_eq!(rows.len(), 2, "the fixture holds the start call and the denial");
+    assert_eq!(
+        rows.len(),
+        2,
+        "the fixture holds the start call and the denial"
+    );
     let (first, second) = (rows[0].clone(), rows[1].clone());
     let header = athena_row(COLUMNS.iter().map(|c| (*c).to_owned()));
     let results = mock!(aws_sdk_athena::Client::get_query_results)
         .sequence()
         .output(move || {
             AthenaResults::builder()
-                .result_set(ResultSet::builder().rows(header.clone()).rows(first.clone()).build())
+                .result_set(
+                    ResultSet::builder()
+                        .rows(header.clone())
+                        .rows(first.clone())
+                        .build(),
+                )
                 .next_token("page-2")
                 .build()
         })
@@ -110,7 +123,11 @@ async fn athena_run_waits_reads_every_page_and_diagnoses_the_archive() {
                 .build()
         })
         .build();
-    let client = mock_client!(aws_sdk_athena, RuleMode::MatchAny, &[&start, &status, &results]);
+    let client = mock_client!(
+        aws_sdk_athena,
+        RuleMode::MatchAny,
+        &[&start, &status, &results]
+    );
     let mut states = Vec::new();
     let outcome = athena::run(&client, &query(), FAST, |s| states.push(s.to_owned()))
         .await
@@ -121,8 +138,15 @@ async fn athena_run_waits_reads_every_page_and_diagnoses_the_archive() {
     assert_eq!(status.num_calls(), 3, "polled until SUCCEEDED");
     assert_eq!(results.num_calls(), 2, "both pages read");
     assert!(states.iter().any(|s| s.contains("RUNNING")), "{states:?}");
-    assert!(outcome.document.problems.is_empty(), "{:?}", outcome.document.problems);
-    assert_eq!(pinned_of([outcome.document]), expected("cloudtrail-archive"));
+    assert!(
+        outcome.document.problems.is_empty(),
+        "{:?}",
+        outcome.document.problems
+    );
+    assert_eq!(
+        pinned_of([outcome.document]),
+        expected("cloudtrail-archive")
+    );
 }
 
 #[tokio::test]
@@ -201,7 +225,10 @@ async fn lake_run_waits_reads_every_page_and_diagnoses_the_archive() {
     assert_eq!((outcome.id.as_str(), outcome.rows), ("lq-1", 2));
     assert_eq!(describe.num_calls(), 2);
     assert_eq!(results.num_calls(), 2);
-    assert_eq!(pinned_of([outcome.document]), expected("cloudtrail-archive"));
+    assert_eq!(
+        pinned_of([outcome.document]),
+        expected("cloudtrail-archive")
+    );
 }
 
 #[tokio::test]

@@ -18,8 +18,8 @@ const ARCHIVE_DAY: &str = "AWSLogs/111122223333/CloudTrail/eu-west-1/2026/11/20"
 const TRAP_OLD_DAY: &str = "trail/AWSLogs/111122223333/CloudTrail/eu-west-1/2026/11/18/111122223333_CloudTrail_eu-west-1_20261118T1200Z_trapTRAPtrapTRAP.json.gz";
 const TRAP_OTHER_ACCOUNT: &str = "trail/AWSLogs/444455556666/CloudTrail/eu-west-1/2026/11/20/444455556666_CloudTrail_eu-west-1_20261120T0700Z_trapTRAPtrapTRAP.json.gz";
 
-/// An S3 client for the moto server: fixed test credentials, path-style
-/// addressing, none of the host's AWS settings.
+/// An S3 client for the moto server: fixed test credentials, none of the
+/// host's AWS settings, path-style as for any custom endpoint.
 async fn client() -> aws_sdk_s3::Client {
     let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
         .empty_test_environment()
@@ -28,11 +28,7 @@ async fn client() -> aws_sdk_s3::Client {
         .endpoint_url(start_doctor_testkit::moto::endpoint())
         .load()
         .await;
-    aws_sdk_s3::Client::from_conf(
-        aws_sdk_s3::config::Builder::from(&config)
-            .force_path_style(true)
-            .build(),
-    )
+    start_doctor_remote::s3_client(&config)
 }
 
 /// A bucket holding the bundled archive under `trail/`, and the two traps.
@@ -60,7 +56,10 @@ async fn bucket(client: &aws_sdk_s3::Client, name: &str) -> S3Location {
         .iter()
         .map(|f| {
             let name = f.file_name().and_then(|n| n.to_str()).unwrap_or_default();
-            (format!("trail/{ARCHIVE_DAY}/{name}"), std::fs::read(f).expect("log file"))
+            (
+                format!("trail/{ARCHIVE_DAY}/{name}"),
+                std::fs::read(f).expect("log file"),
+            )
         })
         .collect();
     // A truncated gzip stream: reading either would be an error.
@@ -114,7 +113,10 @@ async fn the_selection_lists_and_reads_only_the_days_and_accounts_asked_for() {
         .collect();
     assert!(errors.is_empty(), "a planted object was read: {errors:?}");
     assert_eq!(read.objects.len(), 3, "the three log files of the 20th");
-    assert_eq!(read.skipped, 2, "the other account and the 18th were pruned");
+    assert_eq!(
+        read.skipped, 2,
+        "the other account and the 18th were pruned"
+    );
     let progress = last.expect("progress was reported");
     assert_eq!((progress.listed, progress.done), (3, 3));
     assert!(progress.bytes > 0);

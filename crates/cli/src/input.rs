@@ -78,7 +78,7 @@ impl fmt::Display for Stats {
         };
         write!(
             f,
-            "read {} files, {} bytes in {secs:.2} s ({rate:.1} MB/s); {} files or folders skipped by the filters",
+            "read {} files, {} bytes as stored in {secs:.2} s ({rate:.1} MB/s as stored); {} files or folders skipped by the filters",
             self.files, self.bytes, self.skipped
         )
     }

@@ -309,9 +309,10 @@ fn structured(text: &str) -> Value {
     let mut parser = PrestoText {
         text: text.trim(),
         at: 0,
+        failed: false,
     };
     let value = parser.value();
-    if parser.at == parser.text.len() {
+    if !parser.failed && parser.at == parser.text.len() {
         value
     } else {
         Value::String(text.to_owned())
@@ -343,11 +344,18 @@ fn expand_json_strings(value: Value) -> Value {
 struct PrestoText<'a> {
     text: &'a str,
     at: usize,
+    /// The text broke the grammar: the caller keeps it as a string.
+    failed: bool,
 }
 
 impl PrestoText<'_> {
     fn rest(&self) -> &str {
         &self.text[self.at..]
+    }
+
+    fn fail(&mut self) {
+        self.failed = true;
+        self.at = self.text.len();
     }
 
     fn eat(&mut self, s: &str) -> bool {
@@ -364,7 +372,7 @@ impl PrestoText<'_> {
             let mut map = Map::new();
             while !self.eat("}") {
                 let Some(eq) = self.rest().find('=') else {
-                    self.at = self.text.len();
+                    self.fail();
                     break;
                 };
                 let key = self.rest()[..eq].trim().to_owned();
@@ -372,7 +380,7 @@ impl PrestoText<'_> {
                 let value = self.value();
                 map.insert(key, value);
                 if !self.eat(", ") && !self.rest().starts_with('}') {
-                    self.at = self.text.len();
+                    self.fail();
                     break;
                 }
             }
@@ -383,7 +391,7 @@ impl PrestoText<'_> {
             while !self.eat("]") {
                 items.push(self.value());
                 if !self.eat(", ") && !self.rest().starts_with(']') {
-                    self.at = self.text.len();
+                    self.fail();
                     break;
                 }
             }
@@ -444,6 +452,13 @@ mod tests {
             1
         );
         assert_eq!(structured("not {json"), Value::String("not {json".into()));
+        for broken in ["{a=1,b=2}", "{a=1", "[x, y", "{noequals}"] {
+            assert_eq!(
+                structured(broken),
+                Value::String(broken.into()),
+                "{broken} is kept as text"
+            );
+        }
     }
 
     #[test]

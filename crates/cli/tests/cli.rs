@@ -1178,3 +1178,75 @@ fn without_the_aws_feature_s3_and_run_say_how_to_get_them() {
         assert!(output.stdout.is_empty());
     }
 }
+
+// ---- S3 in place (feature aws): the same archive read from moto gives the same answer ----
+
+#[cfg(feature = "aws")]
+#[test]
+fn an_archive_read_in_place_from_s3_is_diagnosed_like_the_local_copy() {
+    let endpoint = start_doctor_testkit::moto::endpoint();
+    let (dir, trap) = archive_with_a_trap("111122223333", "2026/11/18");
+    let upload = std::process::Command::new("python3")
+        .arg("-c")
+        .arg(
+            "import boto3, pathlib, sys\n\
+             s3 = boto3.client('s3', endpoint_url=sys.argv[1], region_name='eu-west-1',\n\
+                 aws_access_key_id='testing', aws_secret_access_key='testing')\n\
+             s3.create_bucket(Bucket='cli-trail', CreateBucketConfiguration={'LocationConstraint': 'eu-west-1'})\n\
+             root = pathlib.Path(sys.argv[2])\n\
+             for f in sorted(root.rglob('*.json.gz')): s3.upload_file(str(f), 'cli-trail', 'org/' + f.relative_to(root).as_posix())\n",
+        )
+        .arg(&endpoint)
+        .arg(dir.path())
+        .output()
+        .expect("python3 runs");
+    assert!(
+        upload.status.success(),
+        "upload to moto: {}",
+        String::from_utf8_lossy(&upload.stderr)
+    );
+    let s3 = |extra: &[&str]| {
+        let mut cmd = start_doctor();
+        cmd.args(["investigate", "s3://cli-trail/org/", "--format", "json"])
+            .args(extra)
+            .env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("AWS_ENDPOINT_URL", &endpoint)
+            .env("AWS_REGION", "eu-west-1")
+            .env("AWS_ACCESS_KEY_ID", "testing")
+            .env("AWS_SECRET_ACCESS_KEY", "testing")
+            .env("AWS_EC2_METADATA_DISABLED", "true");
+        cmd.output().expect("start-doctor runs")
+    };
+    let selected = s3(&["--since", "2026-11-20"]);
+    assert_eq!(selected.status.code(), Some(0), "{}", stderr(&selected));
+    let report: Value = serde_json::from_slice(&selected.stdout).expect("JSON report");
+    assert_diagnoses_valid("s3 --since", &report);
+    let (local, _) = json_report(
+        "local copy",
+        &[dir
+            .path()
+            .join("AWSLogs/111122223333/CloudTrail/eu-west-1/2026/11/20")],
+    );
+    assert_eq!(report, local, "S3 and the local copy give the same report");
+    assert_eq!(pinned(&report), expected("cloudtrail-archive"));
+
+    let everything = s3(&[]);
+    let err = stderr(&everything);
+    assert_eq!(everything.status.code(), Some(1), "{err}");
+    let name = trap
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or_default();
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(
+        err.contains("s3://cli-trail/org/") && err.contains(name),
+        "{err}"
+    );
+    let report: Value = serde_json::from_slice(&everything.stdout).expect("JSON report");
+    assert_eq!(
+        pinned(&report),
+        expected("cloudtrail-archive"),
+        "the rest is still diagnosed"
+    );
+}

@@ -1,11 +1,19 @@
 #!/usr/bin/env python3
 """Writes a synthetic CloudTrail S3 archive for benchmarks.
 
-Usage: make_archive.py OUT_DIR [TOTAL_MB] [FILES]
+Usage: make_archive.py OUT_DIR [TOTAL_MB] [FILES] [ACCOUNTS] [DAYS]
 
 Realistic records (EC2, S3, STS, KMS calls with full userIdentity and request
 parameters), mostly noise, with a few denied EC2 CreateGrant calls so the
 investigation has something to find. Deterministic (fixed seed).
+
+With ACCOUNTS and DAYS, an organization trail's layout
+(AWSLogs/o-exampleorg/<account>/CloudTrail/<region>/2026/11/<dd>/) of
+ACCOUNTS accounts over the DAYS days ending 2026-11-20, TOTAL_MB and FILES
+spread evenly over them. To keep generation fast, each account's first day
+is generated and the other days are copies with their dates (and so their
+event ids' owners' days) rewritten; files are gzipped at level 6 as
+CloudTrail's are.
 """
 import gzip
 import json
@@ -17,6 +25,8 @@ import uuid
 out_dir = sys.argv[1]
 total_mb = float(sys.argv[2]) if len(sys.argv) > 2 else 200
 files = int(sys.argv[3]) if len(sys.argv) > 3 else 20
+accounts = int(sys.argv[4]) if len(sys.argv) > 4 else 1
+days = int(sys.argv[5]) if len(sys.argv) > 5 else 1
 rng = random.Random(20261120)
 ACCOUNT = "111122223333"
 REGION = "eu-west-1"
@@ -92,20 +102,41 @@ def denial(n, t):
     return r
 
 
-day = os.path.join(out_dir, "AWSLogs", ACCOUNT, "CloudTrail", REGION, "2026", "11", "20")
-os.makedirs(day, exist_ok=True)
-per_file = int(total_mb * 1024 * 1024 / files)
+def day_texts(count, per_file):
+    """`count` log file texts of about `per_file` bytes, for 2026-11-20."""
+    global denials
+    texts = []
+    for f in range(count):
+        records, size = [], 0
+        while size < per_file:
+            t = f"2026-11-20T{7 + f % 10:02d}:{rng.randrange(60):02d}:{rng.randrange(60):02d}Z"
+            r = denial(denials, t) if rng.random() < 0.0005 else noise(t)
+            denials += r.get("errorCode") == "AccessDenied"
+            text = json.dumps(r, separators=(",", ":"))
+            size += len(text) + 1
+            records.append(text)
+        texts.append('{"Records":[' + ",".join(records) + "]}")
+    return texts
+
+
+per_day = max(1, files // (accounts * days))
+per_file = int(total_mb * 1024 * 1024 / (per_day * accounts * days))
 denials = 0
-for f in range(files):
-    records, size = [], 0
-    while size < per_file:
-        t = f"2026-11-20T{7 + f % 10:02d}:{rng.randrange(60):02d}:{rng.randrange(60):02d}Z"
-        r = denial(denials, t) if rng.random() < 0.0005 else noise(t)
-        denials += r.get("errorCode") == "AccessDenied"
-        text = json.dumps(r, separators=(",", ":"))
-        size += len(text) + 1
-        records.append(text)
-    path = os.path.join(day, f"{ACCOUNT}_CloudTrail_{REGION}_20261120T{f:04d}Z_{uid()[:16]}.json.gz")
-    with gzip.open(path, "wt", compresslevel=6) as out:
-        out.write('{"Records":[' + ",".join(records) + "]}")
-print(f"{files} files, {total_mb:.0f} MB of JSON, {denials} denied grants, in {out_dir}")
+written = 0
+for a in range(accounts):
+    account = ACCOUNT if a == 0 else f"{444455556666 + a:012d}"
+    texts = [t.replace(ACCOUNT, account) for t in day_texts(per_day, per_file)]
+    for d in range(days):
+        dd = 20 - d
+        root = ["AWSLogs"] if accounts == 1 else ["AWSLogs", "o-exampleorg"]
+        day = os.path.join(out_dir, *root, account, "CloudTrail", REGION, "2026", "11", f"{dd:02d}")
+        os.makedirs(day, exist_ok=True)
+        for f, text in enumerate(texts):
+            if d:
+                text = text.replace("2026-11-20T", f"2026-11-{dd:02d}T")
+            path = os.path.join(day, f"{account}_CloudTrail_{REGION}_202611{dd:02d}T{f % 24:02d}{f // 24 % 60:02d}Z_{uid()[:16]}.json.gz")
+            with gzip.open(path, "wt", compresslevel=6) as out:
+                out.write(text)
+            written += 1
+print(f"{written} files, {total_mb:.0f} MB of JSON, {accounts} accounts x {days} days, "
+      f"{denials} denied grants a day, in {out_dir}")

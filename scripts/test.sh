@@ -38,11 +38,14 @@ bash scripts/local-run.sh --check
 step "cargo fmt --check"
 cargo fmt --all -- --check
 
-step "cargo clippy -D warnings"
-cargo clippy --workspace --all-targets --locked -- -D warnings
+# --all-features builds the CLI's `aws` feature (S3 in place, query --run)
+# so that its code and tests (moto, aws-smithy-mocks) run too; the default
+# build (the README's quick start) compiles no AWS SDK.
+step "cargo clippy -D warnings (all features)"
+cargo clippy --workspace --all-targets --all-features --locked -- -D warnings
 
-step "cargo test"
-cargo test --workspace --locked
+step "cargo test (all features)"
+cargo test --workspace --all-features --locked
 
 step "fuzz smoke: 2000 executions of each fuzz target from its corpus (docs/fuzzing.md)"
 # Installs its pinned cargo-fuzz into ~/.cache/start-doctor-fuzz on first use

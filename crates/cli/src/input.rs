@@ -1,21 +1,25 @@
-//! Reading the files named on the command line: directory walking, parallel
-//! parsing across cores, progress for large inputs, and errors that name the
-//! file.
+//! Reading the files named on the command line: directory walking (pruned
+//! by the selection's archive layout decisions), parallel parsing across
+//! cores, progress for large inputs, and errors that name the file.
 
 use std::fmt;
 use std::fs;
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressStyle};
 use rayon::prelude::*;
+use start_doctor_core::selection::Selection;
 use start_doctor_core::{read_document, DocumentError, EvidenceSet};
 
-/// A file that could not be read, with the reason.
+/// A file (or S3 object) that could not be read, with the reason.
 #[derive(Debug)]
 pub struct FileError {
-    path: PathBuf,
-    reason: String,
+    /// The file, or the object's `s3://` URI.
+    pub path: PathBuf,
+    /// Why.
+    pub reason: String,
 }
 
 impl fmt::Display for FileError {
@@ -33,6 +37,51 @@ pub struct Read {
     pub errors: Vec<FileError>,
     /// Malformed events that were skipped, as `path: line N: event ID: why`.
     pub warnings: Vec<String>,
+    /// How much was read.
+    pub stats: Stats,
+}
+
+impl Read {
+    /// Adds what another source (S3, a query) read.
+    #[cfg(feature = "aws")]
+    pub fn absorb(&mut self, other: Read) {
+        self.evidence.merge(other.evidence);
+        self.errors.extend(other.errors);
+        self.warnings.extend(other.warnings);
+        self.stats.files += other.stats.files;
+        self.stats.skipped += other.stats.skipped;
+        self.stats.bytes += other.stats.bytes;
+        self.stats.elapsed += other.stats.elapsed;
+    }
+}
+
+/// How much of the input was read, for `--stats` and the benchmarks.
+#[derive(Debug, Default)]
+pub struct Stats {
+    /// Files read.
+    pub files: usize,
+    /// Files and folders the selection ruled out without reading them.
+    pub skipped: usize,
+    /// Bytes read from disk (compressed size for gzip).
+    pub bytes: u64,
+    /// Time spent reading and parsing.
+    pub elapsed: Duration,
+}
+
+impl fmt::Display for Stats {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let secs = self.elapsed.as_secs_f64();
+        let rate = if secs > 0.0 {
+            self.bytes as f64 / secs / 1e6
+        } else {
+            0.0
+        };
+        write!(
+            f,
+            "read {} files, {} bytes as stored in {secs:.2} s ({rate:.1} MB/s as stored); {} files or folders skipped by the filters",
+            self.files, self.bytes, self.skipped
+        )
+    }
 }
 
 /// A file to read and whether it was named explicitly (explicit files are
@@ -46,13 +95,23 @@ struct Candidate {
 /// Below this much input no progress bar is worth drawing.
 const PROGRESS_THRESHOLD_BYTES: u64 = 64 * 1024 * 1024;
 
-/// Reads every path, files in parallel. Never panics on bad input.
-pub fn read_all(paths: &[PathBuf]) -> Read {
+/// Reads every path, files in parallel, passing over folders and files
+/// that the selection rules out by their place in the archive layout.
+/// Never panics on bad input.
+pub fn read_all(paths: &[&Path], selection: &Selection) -> Read {
+    let started = Instant::now();
     let mut read = Read::default();
     let mut candidates = Vec::new();
+    let mut walk = Walk {
+        selection,
+        out: &mut candidates,
+        errors: &mut read.errors,
+        skipped: 0,
+    };
     for path in paths {
-        collect(path, true, &mut candidates, &mut read.errors);
+        walk.collect(path, true);
     }
+    read.stats.skipped = walk.skipped;
     let total: u64 = candidates
         .iter()
         .filter_map(|c| fs::metadata(&c.path).ok())
@@ -75,6 +134,8 @@ pub fn read_all(paths: &[PathBuf]) -> Read {
     for (path, result) in results {
         match result {
             Ok(Some(file)) => {
+                read.stats.files += 1;
+                read.stats.bytes += file.bytes;
                 read.evidence.merge(file.evidence);
                 read.warnings.extend(
                     file.problems
@@ -86,6 +147,7 @@ pub fn read_all(paths: &[PathBuf]) -> Read {
             Err(reason) => read.errors.push(FileError { path, reason }),
         }
     }
+    read.stats.elapsed = started.elapsed();
     read
 }
 
@@ -102,38 +164,68 @@ fn progress_bar(total: u64) -> ProgressBar {
     bar
 }
 
-/// Adds `path` (a file, or a directory walked recursively in name order).
-fn collect(path: &Path, explicit: bool, out: &mut Vec<Candidate>, errors: &mut Vec<FileError>) {
-    let error = |reason: String| FileError {
-        path: path.to_owned(),
-        reason,
-    };
-    let meta = match fs::metadata(path) {
-        Ok(m) => m,
-        Err(e) => return errors.push(error(e.to_string())),
-    };
-    if meta.is_file() {
-        return out.push(Candidate {
+/// The walk over the command line's paths.
+struct Walk<'a> {
+    selection: &'a Selection,
+    out: &'a mut Vec<Candidate>,
+    errors: &'a mut Vec<FileError>,
+    skipped: usize,
+}
+
+impl Walk<'_> {
+    /// Adds `path` (a file, or a directory walked recursively in name
+    /// order). Paths found in directories are first checked against the
+    /// selection; paths named explicitly are always read.
+    fn collect(&mut self, path: &Path, explicit: bool) {
+        let error = |reason: String| FileError {
             path: path.to_owned(),
-            explicit,
-        });
-    }
-    if !meta.is_dir() {
-        return errors.push(error("not a file or directory".to_owned()));
-    }
-    let entries = match fs::read_dir(path) {
-        Ok(e) => e,
-        Err(e) => return errors.push(error(e.to_string())),
-    };
-    let mut children: Vec<PathBuf> = entries.filter_map(Result::ok).map(|e| e.path()).collect();
-    children.sort();
-    for child in children {
-        let hidden = child
-            .file_name()
-            .is_some_and(|n| n.to_string_lossy().starts_with('.'));
-        if !hidden {
-            collect(&child, false, out, errors);
+            reason,
+        };
+        if !explicit && !self.admits(path) {
+            self.skipped += 1;
+            return;
         }
+        let meta = match fs::metadata(path) {
+            Ok(m) => m,
+            Err(e) => return self.errors.push(error(e.to_string())),
+        };
+        if meta.is_file() {
+            return self.out.push(Candidate {
+                path: path.to_owned(),
+                explicit,
+            });
+        }
+        if !meta.is_dir() {
+            return self
+                .errors
+                .push(error("not a file or directory".to_owned()));
+        }
+        let entries = match fs::read_dir(path) {
+            Ok(e) => e,
+            Err(e) => return self.errors.push(error(e.to_string())),
+        };
+        let mut children: Vec<PathBuf> = entries.filter_map(Result::ok).map(|e| e.path()).collect();
+        children.sort();
+        for child in children {
+            let hidden = child
+                .file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with('.'));
+            if !hidden {
+                self.collect(&child, false);
+            }
+        }
+    }
+
+    fn admits(&self, path: &Path) -> bool {
+        if self.selection.is_everything() {
+            return true;
+        }
+        let components: Vec<String> = path
+            .iter()
+            .map(|c| c.to_string_lossy().into_owned())
+            .collect();
+        self.selection
+            .admits_components(components.iter().map(String::as_str))
     }
 }
 

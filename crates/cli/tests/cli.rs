@@ -3,8 +3,8 @@
 //! help, and every way an input can be unreadable or half-broken.
 //!
 //! Contract (DESIGN.md §4): exit 0 when the input was read, exit 1 with one
-//! line per unreadable file on stderr naming it, exit 2 for a bad command
-//! line; recognised-but-malformed events are warnings naming their id.
+//! line per unreadable file on stderr naming it (everything else still
+//! diagnosed and printed), exit 2 for a bad command line; recognised-but-malformed events are warnings naming their id.
 
 use std::fs;
 use std::io::Write;
@@ -143,6 +143,8 @@ scenarios! {
     scenario_seed_story => "seed-story",
     scenario_duplicates => "duplicates",
     scenario_cloudtrail_archive => "cloudtrail-archive",
+    scenario_athena_results => "athena-results",
+    scenario_lake_results => "lake-results",
     scenario_lookup_events => "lookup-events",
     scenario_kms_key_policy_missing => "kms-key-policy-missing",
     scenario_kms_explicit_deny => "kms-explicit-deny",
@@ -324,7 +326,7 @@ fn investigate_without_a_path_is_a_usage_error() {
     );
 }
 
-// ---- unreadable input: exit 1, one stderr line naming the file ----
+// ---- unreadable input: exit 1, one stderr line naming the file, the rest still read ----
 
 fn temp_file(dir: &TempDir, name: &str, bytes: &[u8]) -> PathBuf {
     let path = dir.path().join(name);
@@ -338,8 +340,9 @@ fn gzip(bytes: &[u8]) -> Vec<u8> {
     encoder.finish().expect("gzip in memory")
 }
 
-/// Asserts exit 1, nothing on stdout, and exactly one stderr line that
-/// names `file`; returns that line.
+/// Asserts exit 1 and exactly one stderr line that names `file`; whatever
+/// else was given is still reported on stdout (for `--format json`, a
+/// report valid against the schema). Returns that line.
 fn assert_one_line_error(scenario: &str, output: &Output, file: &Path) -> String {
     assert_no_panic(scenario, output);
     let err = stderr(output);
@@ -348,11 +351,17 @@ fn assert_one_line_error(scenario: &str, output: &Output, file: &Path) -> String
         Some(1),
         "{scenario}: expected exit 1; stderr:\n{err}"
     );
-    assert!(
-        output.stdout.is_empty(),
-        "{scenario}: nothing should be printed on stdout:\n{}",
-        stdout(output)
-    );
+    let out = stdout(output);
+    if out.trim_start().starts_with('{') {
+        let report: Value = serde_json::from_str(&out)
+            .unwrap_or_else(|e| panic!("{scenario}: stdout is not JSON ({e}):\n{out}"));
+        assert_diagnoses_valid(scenario, &report);
+    } else {
+        assert!(
+            out.contains("diagnosed") || out.contains("No failed instance starts"),
+            "{scenario}: the text report of the rest should still be printed:\n{out}"
+        );
+    }
     let lines: Vec<&str> = err.lines().collect();
     assert_eq!(
         lines.len(),
@@ -457,14 +466,39 @@ fn a_missing_path_is_an_error_naming_it() {
 }
 
 #[test]
-fn a_bad_file_among_good_ones_fails_the_run_and_prints_nothing() {
+fn a_bad_file_among_good_ones_is_reported_and_the_rest_is_still_diagnosed() {
     let dir = TempDir::new().expect("temp dir");
     let bad = temp_file(&dir, "broken.json", b"{\"Records\": [");
+    let paths = [project("events/seed-story"), bad.clone()];
+    let output = investigate(&paths, &["--format", "json"]);
+    assert_one_line_error("seed-story plus a broken file", &output, &bad);
+    let report: Value = serde_json::from_slice(&output.stdout).expect("JSON report");
+    assert_eq!(
+        pinned(&report),
+        expected("seed-story"),
+        "seed-story plus a broken file: the seed story is still diagnosed"
+    );
+
+    let text = investigate(&paths, &[]);
+    assert_one_line_error("seed-story plus a broken file, text", &text, &bad);
+    let text = stdout(&text);
+    assert!(
+        text.contains("i-0a1b2c3d4e5f60002") && text.contains("kms_identity_policy_missing"),
+        "seed-story plus a broken file: the text still names the failed instance:\n{text}"
+    );
+}
+
+#[test]
+fn a_missing_path_beside_a_good_one_still_diagnoses_the_good_one() {
+    let dir = TempDir::new().expect("temp dir");
+    let missing = dir.path().join("2026-11-21");
     let output = investigate(
-        &[project("events/seed-story"), bad.clone()],
+        &[project("events/seed-story"), missing.clone()],
         &["--format", "json"],
     );
-    assert_one_line_error("seed-story plus a broken file", &output, &bad);
+    assert_one_line_error("seed-story plus a missing folder", &output, &missing);
+    let report: Value = serde_json::from_slice(&output.stdout).expect("JSON report");
+    assert_eq!(pinned(&report), expected("seed-story"));
 }
 
 #[test]
@@ -789,4 +823,446 @@ fn copy_tree(from: &Path, to: &Path) {
             fs::copy(&path, &target).expect("copy");
         }
     }
+}
+
+// ---- filters: --since/--until/--account/--region prune the archive, --instance-id the report ----
+
+/// The bundled archive copied into a temp dir, with a corrupt log file
+/// planted in `day` (yyyy/mm/dd) of `account`: reading it would fail the
+/// run, so a clean run proves the filters never opened it.
+fn archive_with_a_trap(account: &str, day: &str) -> (TempDir, PathBuf) {
+    let dir = TempDir::new().expect("temp dir");
+    copy_tree(&project("events/cloudtrail-archive"), dir.path());
+    let folder = dir
+        .path()
+        .join(format!("AWSLogs/{account}/CloudTrail/eu-west-1/{day}"));
+    fs::create_dir_all(&folder).expect("mkdir");
+    let stamp = day.replace('/', "");
+    let trap = folder.join(format!(
+        "{account}_CloudTrail_eu-west-1_{stamp}T1200Z_trapTRAPtrapTRAP.json.gz"
+    ));
+    fs::write(&trap, &gzip(b"{\"Records\": [")[..10]).expect("write trap");
+    (dir, trap)
+}
+
+#[test]
+fn since_skips_the_days_before_it_without_reading_them() {
+    let (dir, trap) = archive_with_a_trap("111122223333", "2026/11/18");
+    let unfiltered = investigate(&[dir.path()], &["--format", "json"]);
+    assert_one_line_error(
+        "archive with a corrupt file on the 18th",
+        &unfiltered,
+        &trap,
+    );
+
+    let output = investigate(
+        &[dir.path()],
+        &["--format", "json", "--since", "2026-11-20", "--stats"],
+    );
+    assert_no_panic("--since 2026-11-20", &output);
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "--since 2026-11-20 must not read the 18th: {}",
+        stderr(&output)
+    );
+    let report: Value = serde_json::from_slice(&output.stdout).expect("JSON report");
+    assert_diagnoses_valid("--since", &report);
+    assert_eq!(pinned(&report), expected("cloudtrail-archive"));
+    let err = stderr(&output);
+    assert!(
+        err.contains("read 3 files") && err.contains("1 files or folders skipped"),
+        "--stats reports the 3 files read and the one folder skipped: {err}"
+    );
+}
+
+#[test]
+fn until_skips_the_days_after_it_and_drops_later_records() {
+    let (dir, _trap) = archive_with_a_trap("111122223333", "2026/11/23");
+    let output = investigate(
+        &[dir.path()],
+        &["--format", "json", "--until", "2026-11-21T00:00:00Z"],
+    );
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let report: Value = serde_json::from_slice(&output.stdout).expect("JSON report");
+    assert_eq!(pinned(&report), expected("cloudtrail-archive"));
+
+    let early = investigate(
+        &[dir.path()],
+        &["--format", "json", "--until", "2026-11-20T06:00:00Z"],
+    );
+    assert_eq!(early.status.code(), Some(0), "{}", stderr(&early));
+    let report: Value = serde_json::from_slice(&early.stdout).expect("JSON report");
+    assert_eq!(
+        report,
+        json!({"diagnoses": []}),
+        "nothing before 06:00 on the 20th"
+    );
+}
+
+#[test]
+fn account_and_region_filters_skip_other_accounts_folders() {
+    let (dir, trap) = archive_with_a_trap("444455556666", "2026/11/20");
+    let ours = investigate(
+        &[dir.path()],
+        &["--format", "json", "--account", "111122223333"],
+    );
+    assert_eq!(ours.status.code(), Some(0), "{}", stderr(&ours));
+    let report: Value = serde_json::from_slice(&ours.stdout).expect("JSON report");
+    assert_eq!(pinned(&report), expected("cloudtrail-archive"));
+
+    let theirs = investigate(
+        &[dir.path()],
+        &["--format", "json", "--account", "444455556666"],
+    );
+    assert_one_line_error("--account of the corrupt file", &theirs, &trap);
+    let report: Value = serde_json::from_slice(&theirs.stdout).expect("JSON report");
+    assert_eq!(report, json!({"diagnoses": []}));
+
+    let region = investigate(
+        &[dir.path()],
+        &["--format", "json", "--region", "us-east-1"],
+    );
+    assert_eq!(region.status.code(), Some(0), "{}", stderr(&region));
+    let report: Value = serde_json::from_slice(&region.stdout).expect("JSON report");
+    assert_eq!(report, json!({"diagnoses": []}), "no us-east-1 folders");
+}
+
+#[test]
+fn filters_apply_to_records_of_files_outside_the_archive_layout() {
+    let folder = project("events/seed-story");
+    let (report, _) = json_report("seed-story", &[&folder]);
+    assert_eq!(pinned(&report), expected("seed-story"));
+    // describe-instances output has no time: the instance is still known
+    // when the range excludes its events, but the KMS denial is not used.
+    let before = investigate(
+        &[&folder],
+        &["--format", "json", "--until", "2026-11-19T23:59:59Z"],
+    );
+    assert_eq!(before.status.code(), Some(0), "{}", stderr(&before));
+    let report: Value = serde_json::from_slice(&before.stdout).expect("JSON report");
+    assert_diagnoses_valid("seed-story --until", &report);
+    for d in report["diagnoses"].as_array().into_iter().flatten() {
+        assert_eq!(
+            d["evidence_event_ids"],
+            json!([]),
+            "--until before the events: no event is evidence: {d}"
+        );
+        assert_ne!(d["cause"], "kms_identity_policy_missing");
+    }
+    for (flags, want_empty) in [
+        (&["--since", "2026-11-20T06:00:00Z"][..], false),
+        (&["--account", "444455556666"][..], true),
+        (
+            &["--account", "111122223333", "--region", "eu-west-1"][..],
+            false,
+        ),
+        (&["--region", "us-east-1"][..], true),
+    ] {
+        let mut args = vec!["--format", "json"];
+        args.extend_from_slice(flags);
+        let output = investigate(&[&folder], &args);
+        assert_eq!(
+            output.status.code(),
+            Some(0),
+            "{flags:?}: {}",
+            stderr(&output)
+        );
+        let report: Value = serde_json::from_slice(&output.stdout).expect("JSON report");
+        assert_diagnoses_valid("seed-story filtered", &report);
+        if want_empty {
+            assert_eq!(report, json!({"diagnoses": []}), "{flags:?}");
+        } else {
+            assert_eq!(pinned(&report), expected("seed-story"), "{flags:?}");
+        }
+    }
+}
+
+#[test]
+fn bad_filter_values_are_usage_errors() {
+    for flags in [
+        &["--since", "yesterday"][..],
+        &["--until", "2026-13-40"][..],
+        &["--account", "1111"][..],
+        &["--instance-id", "vol-0aaa1b2c3d4e50002"][..],
+    ] {
+        let output = investigate(&[project("events/seed-story")], flags);
+        assert_no_panic("bad filter", &output);
+        assert_eq!(
+            output.status.code(),
+            Some(2),
+            "{flags:?}: {}",
+            stderr(&output)
+        );
+        assert!(
+            stderr(&output).contains(flags[1]),
+            "{flags:?}: the usage error names the bad value: {}",
+            stderr(&output)
+        );
+        assert!(output.stdout.is_empty());
+    }
+}
+
+#[test]
+fn instance_id_narrows_the_report_to_those_instances() {
+    let storm = project("events/storm");
+    let output = investigate(
+        &[&storm],
+        &[
+            "--format",
+            "json",
+            "--instance-id",
+            "i-0d000000000000007",
+            "--instance-id",
+            "i-0d0000000000000c8",
+        ],
+    );
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let report: Value = serde_json::from_slice(&output.stdout).expect("JSON report");
+    assert_diagnoses_valid("storm --instance-id", &report);
+    let ids: Vec<&str> = report["diagnoses"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|d| d["instance_id"].as_str())
+        .collect();
+    assert_eq!(ids, ["i-0d000000000000007", "i-0d0000000000000c8"]);
+}
+
+// ---- grouped text: one block and one fix per (cause, principal, keys) ----
+
+#[test]
+fn a_storm_is_one_text_block_with_one_fix_for_all_its_instances() {
+    let output = investigate(&[project("events/storm")], &[]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let text = stdout(&output);
+    assert_eq!(
+        text.matches("\n== ").count() + usize::from(text.starts_with("== ")),
+        1,
+        "200 instances, one cause, one principal, one key: one block:\n{text}"
+    );
+    assert!(text.starts_with("== 200 instances: kms_identity_policy_missing"));
+    assert_eq!(text.matches("fix (one for all 200):").count(), 1);
+    assert_eq!(
+        text.matches("\"kms:CreateGrant\"").count(),
+        1,
+        "one policy, not 200"
+    );
+    let start = text
+        .lines()
+        .find(|l| l.contains("aws ec2 start-instances"))
+        .unwrap_or_else(|| panic!("the fix starts the instances again:\n{text}"));
+    for n in 1..=200u32 {
+        let id = format!("i-0d{n:015x}");
+        assert!(start.contains(&id), "the start command names {id}: {start}");
+    }
+    assert!(text.ends_with("200 failed starts diagnosed.\n"));
+}
+
+#[test]
+fn storm_json_is_still_one_diagnosis_per_instance() {
+    let (report, _) = json_report("storm", &[project("events/storm")]);
+    assert_eq!(report["diagnoses"].as_array().map(Vec::len), Some(200));
+}
+
+// ---- query: the evidence SQL, run for real on DuckDB; engines' result files ----
+
+fn query(args: &[&str]) -> Output {
+    let mut cmd = start_doctor();
+    cmd.arg("query").args(args);
+    cmd.output().expect("start-doctor runs")
+}
+
+#[test]
+fn the_athena_query_runs_on_duckdb_and_selects_the_committed_rows() {
+    let output = query(&[
+        "--engine",
+        "athena",
+        "--since",
+        "2026-11-20",
+        "--until",
+        "2026-11-20T23:59:59Z",
+    ]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let sql = stdout(&output);
+    let pinned_sql =
+        fs::read_to_string(project("events/athena-results/query.sql")).expect("query.sql");
+    assert_eq!(
+        sql, pinned_sql,
+        "the printed SQL differs from events/athena-results/query.sql"
+    );
+
+    let dir = TempDir::new().expect("temp dir");
+    let sql_file = temp_file(&dir, "query.sql", sql.as_bytes());
+    let (csv, lake) = (dir.path().join("result.csv"), dir.path().join("lake.json"));
+    let run = std::process::Command::new("python3")
+        .arg(project("scripts/query-check.py"))
+        .arg(&sql_file)
+        .arg(project("events/cloudtrail-archive"))
+        .arg(&csv)
+        .arg(&lake)
+        .output()
+        .expect("python3 runs");
+    assert!(
+        run.status.success(),
+        "DuckDB rejected the Athena SQL or the script failed (pip install -r scripts/requirements-test.txt):\n{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    assert!(
+        String::from_utf8_lossy(&run.stderr).contains("2 selected"),
+        "exactly the StartInstances call and the denied CreateGrant: {}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    for (got, committed) in [
+        (&csv, "events/athena-results/8d3f1c2a-athena-result.csv"),
+        (&lake, "events/lake-results/get-query-results.json"),
+    ] {
+        assert_eq!(
+            fs::read_to_string(got).expect("result"),
+            fs::read_to_string(project(committed)).expect("committed result"),
+            "{committed} is not what the query selects today"
+        );
+    }
+}
+
+#[test]
+fn the_lake_query_names_its_event_data_store_and_needs_one() {
+    let output = query(&[
+        "--engine",
+        "lake",
+        "--event-data-store",
+        "EXAMPLEf852-4e8f-8bd1-bcf6cEXAMPLE",
+        "--account",
+        "111122223333",
+    ]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let sql = stdout(&output);
+    assert!(
+        sql.contains("FROM EXAMPLEf852-4e8f-8bd1-bcf6cEXAMPLE\n"),
+        "{sql}"
+    );
+    assert!(
+        sql.contains("recipientAccountId IN ('111122223333')"),
+        "{sql}"
+    );
+
+    let missing = query(&["--engine", "lake"]);
+    assert_eq!(missing.status.code(), Some(2));
+    assert!(stderr(&missing).contains("--event-data-store"));
+    let bad = query(&["--engine", "athena", "--table", "logs; DROP TABLE x"]);
+    assert_eq!(bad.status.code(), Some(2), "{}", stderr(&bad));
+    assert!(bad.stdout.is_empty());
+}
+
+#[test]
+fn a_query_result_among_other_inputs_is_detected_by_content() {
+    let dir = TempDir::new().expect("temp dir");
+    let csv = fs::read(project("events/athena-results/8d3f1c2a-athena-result.csv")).expect("csv");
+    let renamed = temp_file(&dir, "results.txt", &csv);
+    let gz = temp_file(&dir, "results.csv.gz", &gzip(&csv));
+    for file in [&renamed, &gz] {
+        let (report, _) = json_report("Athena CSV under another name", &[file]);
+        assert_eq!(
+            pinned(&report),
+            expected("cloudtrail-archive"),
+            "{}",
+            file.display()
+        );
+    }
+    let broken = temp_file(
+        &dir,
+        "broken.csv",
+        b"\"eventid\",\"eventname\"\n\"never closed\n",
+    );
+    let output = investigate(&[&broken], &["--format", "json"]);
+    let line = assert_one_line_error("a CSV whose quote never closes", &output, &broken);
+    assert!(line.contains("line 2"), "{line}");
+}
+
+#[cfg(not(feature = "aws"))]
+#[test]
+fn without_the_aws_feature_s3_and_run_say_how_to_get_them() {
+    for output in [
+        investigate(&["s3://trail-bucket/AWSLogs/"], &[]),
+        query(&["--engine", "athena", "--run"]),
+    ] {
+        assert_no_panic("no aws feature", &output);
+        assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
+        let err = stderr(&output);
+        assert_eq!(err.lines().count(), 1, "one line: {err}");
+        assert!(err.contains("--features aws"), "{err}");
+        assert!(output.stdout.is_empty());
+    }
+}
+
+// ---- S3 in place (feature aws): the same archive read from moto gives the same answer ----
+
+#[cfg(feature = "aws")]
+#[test]
+fn an_archive_read_in_place_from_s3_is_diagnosed_like_the_local_copy() {
+    let endpoint = start_doctor_testkit::moto::endpoint();
+    let (dir, trap) = archive_with_a_trap("111122223333", "2026/11/18");
+    let upload = std::process::Command::new("python3")
+        .arg("-c")
+        .arg(
+            "import boto3, pathlib, sys\n\
+             s3 = boto3.client('s3', endpoint_url=sys.argv[1], region_name='eu-west-1',\n\
+                 aws_access_key_id='testing', aws_secret_access_key='testing')\n\
+             s3.create_bucket(Bucket='cli-trail', CreateBucketConfiguration={'LocationConstraint': 'eu-west-1'})\n\
+             root = pathlib.Path(sys.argv[2])\n\
+             for f in sorted(root.rglob('*.json.gz')): s3.upload_file(str(f), 'cli-trail', 'org/' + f.relative_to(root).as_posix())\n",
+        )
+        .arg(&endpoint)
+        .arg(dir.path())
+        .output()
+        .expect("python3 runs");
+    assert!(
+        upload.status.success(),
+        "upload to moto: {}",
+        String::from_utf8_lossy(&upload.stderr)
+    );
+    let s3 = |extra: &[&str]| {
+        let mut cmd = start_doctor();
+        cmd.args(["investigate", "s3://cli-trail/org/", "--format", "json"])
+            .args(extra)
+            .env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("AWS_ENDPOINT_URL", &endpoint)
+            .env("AWS_REGION", "eu-west-1")
+            .env("AWS_ACCESS_KEY_ID", "testing")
+            .env("AWS_SECRET_ACCESS_KEY", "testing")
+            .env("AWS_EC2_METADATA_DISABLED", "true");
+        cmd.output().expect("start-doctor runs")
+    };
+    let selected = s3(&["--since", "2026-11-20"]);
+    assert_eq!(selected.status.code(), Some(0), "{}", stderr(&selected));
+    let report: Value = serde_json::from_slice(&selected.stdout).expect("JSON report");
+    assert_diagnoses_valid("s3 --since", &report);
+    let (local, _) = json_report(
+        "local copy",
+        &[dir
+            .path()
+            .join("AWSLogs/111122223333/CloudTrail/eu-west-1/2026/11/20")],
+    );
+    assert_eq!(report, local, "S3 and the local copy give the same report");
+    assert_eq!(pinned(&report), expected("cloudtrail-archive"));
+
+    let everything = s3(&[]);
+    let err = stderr(&everything);
+    assert_eq!(everything.status.code(), Some(1), "{err}");
+    let name = trap
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or_default();
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(
+        err.contains("s3://cli-trail/org/") && err.contains(name),
+        "{err}"
+    );
+    let report: Value = serde_json::from_slice(&everything.stdout).expect("JSON report");
+    assert_eq!(
+        pinned(&report),
+        expected("cloudtrail-archive"),
+        "the rest is still diagnosed"
+    );
 }

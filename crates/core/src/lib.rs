@@ -22,10 +22,12 @@ pub mod memory;
 pub mod pipeline;
 pub mod ports;
 pub mod preflight;
+pub mod query;
 pub mod read;
 pub mod remedy;
 pub mod render;
 pub mod rules;
+pub mod selection;
 pub mod state_reason;
 
 pub use diagnosis::{Cause, Diagnosis, Remediation, RemediationKind, Report};

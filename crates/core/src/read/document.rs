@@ -13,7 +13,7 @@ use serde_json::value::RawValue;
 
 use super::cloudtrail::RawRecord;
 use super::sink::{read_record, Sink};
-use super::{authorization, describe, eventbridge, Document, DocumentError, EventProblem};
+use super::{authorization, describe, eventbridge, results, Document, DocumentError, EventProblem};
 
 /// Reads a JSON stream (one value or JSON Lines) into a document.
 pub(super) fn read_json(data: &[u8]) -> Result<Document, DocumentError> {
@@ -76,7 +76,8 @@ fn document_error(e: &serde_json::Error, index: usize, value_line: usize) -> Doc
 /// What `Records` / `Events` containers and shapes are expected to be.
 const EXPECTING: &str = "an EventBridge event, a CloudTrail record or log file, \
      cloudtrail lookup-events output, describe-instances/describe-volumes/describe-key output, \
-     get-account-authorization-details output, or a key policy {\"KeyArn\", \"Policy\"}";
+     get-account-authorization-details output, a key policy {\"KeyArn\", \"Policy\"}, \
+     or CloudTrail Lake query results";
 
 /// One top-level JSON value: an array of items or one object.
 struct TopLevel(Sink);
@@ -191,6 +192,8 @@ fn read_object<'de, A: MapAccess<'de>>(mut map: A, sink: &mut Sink) -> Result<()
         }
     } else if let Some(raw) = field("CloudTrailEvent") {
         read_lookup_event_string(raw, sink);
+    } else if let Some(raw) = field("QueryResultRows") {
+        results::read_lake_rows(raw, sink);
     } else if has("digestStartTime") && has("logFiles") {
         // A CloudTrail digest file (log file validation): no events in it.
     } else {

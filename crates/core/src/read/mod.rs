@@ -6,9 +6,11 @@
 //! events, a bare CloudTrail record, a CloudTrail log file
 //! (`{"Records": [...]}`, plain or gzip), `aws cloudtrail lookup-events`
 //! output, `aws ec2 describe-instances` / `describe-volumes` /
-//! `aws kms describe-key` output, and, for preflight, `aws iam
+//! `aws kms describe-key` output, for preflight `aws iam
 //! get-account-authorization-details` output and key policies
-//! (`{"KeyArn": ..., "Policy": ...}`).
+//! (`{"KeyArn": ..., "Policy": ...}`), and the results of the evidence
+//! query (`start-doctor query`): Athena CSV and CloudTrail Lake
+//! `GetQueryResults` JSON.
 //!
 //! A document that cannot be read (bad gzip, bad JSON, a shape that is none
 //! of these) is an error. A readable document holding one malformed event
@@ -20,6 +22,7 @@ mod cloudtrail;
 mod describe;
 mod document;
 mod eventbridge;
+mod results;
 mod sink;
 
 use std::fmt;
@@ -118,11 +121,13 @@ const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
 /// with it.
 pub const MAX_DECOMPRESSED: u64 = 1 << 30;
 
-/// Whether `bytes` look like something [`read_document`] reads: gzip, or
-/// JSON starting with an object or an array. Used to pass over unrelated
-/// files (READMEs, scripts) when walking a directory.
+/// Whether `bytes` look like something [`read_document`] reads: gzip,
+/// JSON starting with an object or an array, or an Athena CSV result. Used
+/// to pass over unrelated files (READMEs, scripts) when walking a
+/// directory.
 pub fn looks_readable(bytes: &[u8]) -> bool {
     bytes.starts_with(&GZIP_MAGIC)
+        || results::looks_like_csv(strip_bom(bytes))
         || matches!(
             strip_bom(bytes).iter().find(|b| !b.is_ascii_whitespace()),
             Some(b'{' | b'[') | None
@@ -138,9 +143,40 @@ fn strip_bom(bytes: &[u8]) -> &[u8] {
 pub fn read_document(bytes: &[u8]) -> Result<Document, DocumentError> {
     if bytes.starts_with(&GZIP_MAGIC) {
         let plain = gunzip(bytes, MAX_DECOMPRESSED)?;
-        return document::read_json(strip_bom(&plain));
+        return read_plain(strip_bom(&plain));
     }
-    document::read_json(strip_bom(bytes))
+    read_plain(strip_bom(bytes))
+}
+
+/// Reads the rows of the evidence query as an engine API returns them
+/// (Athena `GetQueryResults`, Lake `GetQueryResults`): each row a list of
+/// (column, value) pairs, an empty value standing for null. The columns are
+/// those of [`crate::query::COLUMNS`] or of the standard CloudTrail table.
+pub fn read_query_rows<R>(rows: impl IntoIterator<Item = R>) -> Document
+where
+    R: IntoIterator<Item = (String, String)>,
+{
+    let mut document = Document::default();
+    for row in rows {
+        let row: Vec<(String, String)> = row
+            .into_iter()
+            .map(|(column, value)| (column.to_ascii_lowercase(), value))
+            .collect();
+        let mut sink = sink::Sink::default();
+        results::read_row(row.iter().map(|(c, v)| (c.as_str(), v.clone())), &mut sink);
+        let (evidence, problems) = sink.into_parts();
+        document.evidence.extend(evidence);
+        document.problems.extend(problems);
+    }
+    document
+}
+
+/// Reads decompressed content: an Athena CSV result or JSON.
+fn read_plain(bytes: &[u8]) -> Result<Document, DocumentError> {
+    if results::looks_like_csv(bytes) {
+        return results::read_csv(bytes);
+    }
+    document::read_json(bytes)
 }
 
 /// Decompresses every gzip member of `bytes`, refusing more than `limit`

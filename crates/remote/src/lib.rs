@@ -1,0 +1,117 @@
+//! start-doctor where the evidence lives: a CloudTrail archive read in place
+//! in S3 ([`s3`]), and the evidence query of [`start_doctor_core::query`]
+//! run on Athena ([`athena`]) or CloudTrail Lake ([`lake`]). Everything here
+//! is I/O; what is read is handed to the core's readers, so a record from
+//! S3 or from a query result is diagnosed like one from a local file.
+//!
+//! Only the `start-doctor` CLI's `aws` feature builds this crate, so that
+//! the default build compiles no AWS SDK.
+
+#![deny(missing_docs)]
+
+pub mod athena;
+pub mod lake;
+pub mod s3;
+
+use std::time::Duration;
+
+use start_doctor_core::Document;
+
+/// Why a remote read or query failed as a whole.
+#[derive(Debug, thiserror::Error)]
+pub enum RemoteError {
+    /// An `s3://` URI that names no bucket.
+    #[error("{0:?} is not an s3://bucket/prefix URI")]
+    S3Uri(String),
+    /// An AWS call failed (after the SDK's retries).
+    #[error("{operation}: {message}")]
+    Call {
+        /// The API, e.g. `ListObjectsV2`.
+        operation: &'static str,
+        /// The SDK's error, with its cause chain.
+        message: String,
+    },
+    /// The query ended in a state other than success.
+    #[error("query {id} ended {state}: {reason}")]
+    QueryFailed {
+        /// The query execution id.
+        id: String,
+        /// Its final state.
+        state: String,
+        /// The engine's reason.
+        reason: String,
+    },
+    /// The query did not finish in the time allowed.
+    #[error("query {id} still {state} after {waited:?}; stopped waiting")]
+    QueryTimeout {
+        /// The query execution id.
+        id: String,
+        /// Its last state.
+        state: String,
+        /// How long was waited.
+        waited: Duration,
+    },
+}
+
+impl RemoteError {
+    /// An SDK error with its whole cause chain, which is where the SDK keeps
+    /// the service's message.
+    pub(crate) fn call(operation: &'static str, error: &dyn std::error::Error) -> Self {
+        let mut message = error.to_string();
+        let mut source = error.source();
+        while let Some(cause) = source {
+            message.push_str(": ");
+            message.push_str(&cause.to_string());
+            source = cause.source();
+        }
+        Self::Call { operation, message }
+    }
+}
+
+/// How a running query is waited for.
+#[derive(Clone, Copy, Debug)]
+pub struct Wait {
+    /// The pause between two status calls.
+    pub poll: Duration,
+    /// The longest wait before giving up.
+    pub timeout: Duration,
+}
+
+impl Default for Wait {
+    fn default() -> Self {
+        Self {
+            poll: Duration::from_secs(2),
+            timeout: Duration::from_secs(30 * 60),
+        }
+    }
+}
+
+/// What a finished query returned, read as evidence.
+#[derive(Debug, Default)]
+pub struct QueryOutcome {
+    /// The query's id.
+    pub id: String,
+    /// The rows read back.
+    pub rows: usize,
+    /// The evidence in them.
+    pub document: Document,
+}
+
+/// The caller's SDK configuration: credentials, region and endpoint from
+/// the environment, profile or instance role, as the AWS CLI finds them
+/// (`AWS_ENDPOINT_URL` included, which the tests use).
+pub async fn sdk_config() -> aws_config::SdkConfig {
+    aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await
+}
+
+/// An S3 client for `config`. With a custom endpoint (`AWS_ENDPOINT_URL`:
+/// an S3-compatible store or a local emulator), addressing is path-style,
+/// which those need; against AWS itself the SDK's default is kept.
+pub fn s3_client(config: &aws_config::SdkConfig) -> aws_sdk_s3::Client {
+    let custom = config.endpoint_url().is_some();
+    aws_sdk_s3::Client::from_conf(
+        aws_sdk_s3::config::Builder::from(config)
+            .force_path_style(custom)
+            .build(),
+    )
+}

@@ -2,8 +2,9 @@
 //! orders, exactly which Slack messages are posted and updated, and how many
 //! live checks run.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Mutex;
+use std::task::Poll;
 
 use chrono::{DateTime, Duration, Utc};
 use serde_json::{json, Value};
@@ -14,19 +15,29 @@ use start_doctor_core::ids::InstanceId;
 use start_doctor_core::ids::{KeyArn, PrincipalArn};
 use start_doctor_core::memory::{MemoryStore, RecordingNotifier};
 use start_doctor_core::pipeline::notice::GroupNotice;
-use start_doctor_core::pipeline::{Evaluation, Pipeline, PipelineError, Settings};
+use start_doctor_core::pipeline::notice::UPDATE_INTERVAL_SECS;
+use start_doctor_core::pipeline::{Deadline, Evaluation, Pipeline, PipelineError, Settings};
 use start_doctor_core::ports::{
-    Annotator, DeferredCheck, Deferrer, LiveChecks, LiveRequest, ServiceError,
+    Annotator, DeferredCheck, Deferrer, LiveChecks, LiveRequest, MessageRef, Notifier, NotifyError,
+    Record, ServiceError, Store, StoreError, StoredEvent,
 };
 use start_doctor_core::Cause;
 
 #[derive(Default)]
 struct FakeDeferrer {
     deferred: Mutex<Vec<(DeferredCheck, u32)>>,
+    /// How many of the next deferrals fail (SQS down).
+    fail_next: AtomicUsize,
 }
 
 impl Deferrer for FakeDeferrer {
     async fn defer(&self, check: &DeferredCheck, delay_secs: u32) -> Result<(), ServiceError> {
+        if take_one(&self.fail_next) {
+            return Err(ServiceError {
+                service: "sqs",
+                message: "injected failure".into(),
+            });
+        }
         self.deferred
             .lock()
             .unwrap()
@@ -117,12 +128,127 @@ impl Annotator for FakeAnnotator {
     }
 }
 
-type TestPipeline = Pipeline<MemoryStore, RecordingNotifier, FakeLive, FakeDeferrer, FakeAnnotator>;
+/// Takes one from a fault counter: whether the call should fail.
+fn take_one(counter: &AtomicUsize) -> bool {
+    counter
+        .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+        .is_ok()
+}
+
+/// Slack with faults: failing posts or replies, and posts held (pending)
+/// while `hold` is set, as a slow Slack or a 429 with a long Retry-After.
+#[derive(Default)]
+struct FaultyNotifier {
+    inner: RecordingNotifier,
+    fail_posts: AtomicUsize,
+    fail_replies: AtomicUsize,
+    hold: AtomicBool,
+}
+
+impl std::ops::Deref for FaultyNotifier {
+    type Target = RecordingNotifier;
+    fn deref(&self) -> &RecordingNotifier {
+        &self.inner
+    }
+}
+
+impl Notifier for FaultyNotifier {
+    async fn post(&self, message: &Value) -> Result<Option<MessageRef>, NotifyError> {
+        std::future::poll_fn(|cx| {
+            if self.hold.load(Ordering::SeqCst) {
+                cx.waker().wake_by_ref();
+                Poll::Pending
+            } else {
+                Poll::Ready(())
+            }
+        })
+        .await;
+        if take_one(&self.fail_posts) {
+            return Err(NotifyError::RateLimited {
+                retry_after_secs: 60,
+            });
+        }
+        self.inner.post(message).await
+    }
+
+    async fn update(&self, at: &MessageRef, message: &Value) -> Result<(), NotifyError> {
+        self.inner.update(at, message).await
+    }
+
+    async fn reply(&self, at: &MessageRef, message: &Value) -> Result<(), NotifyError> {
+        if take_one(&self.fail_replies) {
+            return Err(NotifyError::Transport("injected failure".into()));
+        }
+        self.inner.reply(at, message).await
+    }
+}
+
+/// The store with faults: the next writes whose body contains a string
+/// fail (DynamoDB throttling or unreachable), or lose as if another writer
+/// had got there first.
+#[derive(Default)]
+struct FlakyStore {
+    inner: MemoryStore,
+    fail_writes: Mutex<Vec<(String, usize)>>,
+    lose_writes: AtomicUsize,
+}
+
+impl std::ops::Deref for FlakyStore {
+    type Target = MemoryStore;
+    fn deref(&self) -> &MemoryStore {
+        &self.inner
+    }
+}
+
+impl Store for FlakyStore {
+    async fn put_event(&self, partition: &str, event: &StoredEvent) -> Result<bool, StoreError> {
+        self.inner.put_event(partition, event).await
+    }
+
+    async fn events(&self, partition: &str) -> Result<Vec<StoredEvent>, StoreError> {
+        self.inner.events(partition).await
+    }
+
+    async fn record(&self, key: &str) -> Result<Option<Record>, StoreError> {
+        self.inner.record(key).await
+    }
+
+    async fn put_record(
+        &self,
+        key: &str,
+        body: &str,
+        expected: Option<u64>,
+    ) -> Result<bool, StoreError> {
+        {
+            let mut faults = self.fail_writes.lock().unwrap();
+            if let Some(fault) = faults
+                .iter_mut()
+                .find(|(s, n)| *n > 0 && body.contains(s.as_str()))
+            {
+                fault.1 -= 1;
+                return Err(StoreError::Backend("injected failure".into()));
+            }
+        }
+        if take_one(&self.lose_writes) {
+            return Ok(false);
+        }
+        self.inner.put_record(key, body, expected).await
+    }
+
+    async fn contended(&self, attempt: u32) {
+        self.inner.contended(attempt).await
+    }
+}
+
+type TestPipeline = Pipeline<FlakyStore, FaultyNotifier, FakeLive, FakeDeferrer, FakeAnnotator>;
 
 fn pipeline_with(notifier: RecordingNotifier, live: FakeLive) -> TestPipeline {
     Pipeline {
-        store: MemoryStore::new(),
-        notifier,
+        store: FlakyStore::default(),
+        notifier: FaultyNotifier {
+            inner: notifier,
+            ..FaultyNotifier::default()
+        },
         live,
         deferrer: FakeDeferrer::default(),
         annotator: FakeAnnotator::default(),
@@ -175,9 +301,44 @@ const T0: &str = "2026-11-20T07:00:30Z";
 async fn feed(p: &TestPipeline, events: &[Value], now: DateTime<Utc>) -> Vec<Evaluation> {
     let mut out = Vec::new();
     for e in events {
-        out.extend(p.handle_event(e, now).await.unwrap().evaluations);
+        out.extend(
+            p.handle_event(e, now, Deadline::after(now, 30))
+                .await
+                .unwrap()
+                .evaluations,
+        );
     }
     out
+}
+
+/// Takes the queued flushes of group messages out of the deferrer and runs
+/// them at `now`; returns how many there were.
+async fn run_flushes(p: &TestPipeline, now: DateTime<Utc>) -> usize {
+    let flushes: Vec<DeferredCheck> = {
+        let mut deferred = p.deferrer.deferred.lock().unwrap();
+        let (flushes, rest): (Vec<_>, Vec<_>) = deferred
+            .drain(..)
+            .partition(|(c, _)| c.flush_group.is_some());
+        *deferred = rest;
+        flushes.into_iter().map(|(c, _)| c).collect()
+    };
+    let results = p
+        .handle_deferred(&flushes, now, Deadline::after(now, 60))
+        .await;
+    assert!(results.iter().all(Result::is_ok), "{results:?}");
+    flushes.len()
+}
+
+/// The deferred checks of instances (not flushes) queued so far.
+fn instance_checks(p: &TestPipeline) -> Vec<DeferredCheck> {
+    p.deferrer
+        .deferred
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|(c, _)| c.flush_group.is_none())
+        .map(|(c, _)| c.clone())
+        .collect()
 }
 
 fn cloudtrail_seed() -> Vec<Value> {
@@ -225,7 +386,11 @@ fn state_change_first_then_cloudtrail_minutes_later() {
             .map(|(c, _)| c.clone())
             .collect();
         let results = p
-            .handle_deferred(&checks, at(T0) + Duration::minutes(16))
+            .handle_deferred(
+                &checks,
+                at(T0) + Duration::minutes(16),
+                Deadline::after(at(T0) + Duration::minutes(16), 60),
+            )
             .await;
         assert!(results.iter().all(Result::is_ok));
         assert_eq!(p.notifier.posts().len(), 1, "no second post");
@@ -269,7 +434,10 @@ fn every_event_delivered_twice_posts_once() {
         let twice: Vec<Value> = events.iter().chain(events.iter()).cloned().collect();
         feed(&p, &twice, at(T0)).await;
         assert_eq!(p.notifier.posts().len(), 1);
-        let again = p.handle_event(&events[0], at(T0)).await.unwrap();
+        let again = p
+            .handle_event(&events[0], at(T0), Deadline::after(at(T0), 30))
+            .await
+            .unwrap();
         assert!(again.redelivered);
     })
 }
@@ -306,8 +474,16 @@ fn a_storm_of_200_is_one_message_updated_as_it_grows() {
         feed(&p, &events, at(T0)).await;
         let posts = p.notifier.posts();
         assert_eq!(posts.len(), 1, "one message for the storm");
+        assert!(
+            p.notifier.updates().is_empty(),
+            "no chat.update within {UPDATE_INTERVAL_SECS} s of the post: {}",
+            p.notifier.updates().len()
+        );
+        let flushes = run_flushes(&p, at(T0) + Duration::seconds(UPDATE_INTERVAL_SECS)).await;
+        assert_eq!(flushes, 1, "one deferred flush for the storm");
         let updates = p.notifier.updates();
-        let last = updates.last().map_or(&posts[0].message, |u| &u.message);
+        assert_eq!(updates.len(), 1, "the flush renders the latest state once");
+        let last = &updates[0].message;
         assert!(
             header(last).starts_with("200 EC2 instances failed to start"),
             "{}",
@@ -343,8 +519,12 @@ fn late_kms_evidence_updates_the_unexplained_message() {
             .iter()
             .map(|(c, _)| c.clone())
             .collect();
-        p.handle_deferred(&checks, at(T0) + Duration::minutes(15))
-            .await;
+        p.handle_deferred(
+            &checks,
+            at(T0) + Duration::minutes(15),
+            Deadline::after(at(T0) + Duration::minutes(15), 60),
+        )
+        .await;
         let posts = p.notifier.posts();
         assert_eq!(posts.len(), 1);
         assert!(header(&posts[0].message).contains("cause unknown"));
@@ -454,7 +634,11 @@ fn live_checks_diagnose_when_cloudtrail_never_comes() {
                 .map(|(c, _)| c.clone())
                 .collect();
             let results = p
-                .handle_deferred(&checks, at(T0) + Duration::minutes(15))
+                .handle_deferred(
+                    &checks,
+                    at(T0) + Duration::minutes(15),
+                    Deadline::after(at(T0) + Duration::minutes(15), 60),
+                )
                 .await;
             assert!(
                 matches!(results[..], [Ok(Some(Evaluation::Published { cause: c, .. }))] if c == cause),
@@ -480,9 +664,14 @@ fn a_deferred_check_that_comes_early_is_deferred_again() {
             region: None,
             failed_at: None,
             not_before: at(T0) + Duration::minutes(30),
+            flush_group: None,
         };
         let results = p
-            .handle_deferred(std::slice::from_ref(&check), at(T0))
+            .handle_deferred(
+                std::slice::from_ref(&check),
+                at(T0),
+                Deadline::after(at(T0), 60),
+            )
             .await;
         assert!(matches!(results[..], [Ok(None)]));
         assert_eq!(p.deferrer.deferred.lock().unwrap()[0].1, 1800);
@@ -496,7 +685,10 @@ fn a_malformed_event_is_an_error_with_its_id_and_stores_nothing() {
         let mut bad = sample("seed-story/state-changes.jsonl").remove(0);
         bad["detail"]["state"] = json!("exploded");
         let id = bad["id"].as_str().unwrap().to_owned();
-        let err = p.handle_event(&bad, at(T0)).await.unwrap_err();
+        let err = p
+            .handle_event(&bad, at(T0), Deadline::after(at(T0), 30))
+            .await
+            .unwrap_err();
         assert!(
             matches!(&err, PipelineError::Malformed { event_id, .. } if *event_id == id),
             "{err}"

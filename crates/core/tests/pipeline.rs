@@ -895,3 +895,428 @@ fn a_new_failure_after_recovery_is_published_again() {
         );
     })
 }
+
+const SEED_FAILED: &str = "i-0a1b2c3d4e5f60002";
+
+/// The seed story's denied `CreateGrant`, for `instance`, as a new record
+/// (`tag` makes its ids unique) at `secs` after T0.
+fn grant_for(instance: &str, tag: &str, secs: i64) -> Value {
+    let text = serde_json::to_string(&sample("seed-story/create-grant-denied.json")[0])
+        .unwrap()
+        .replace(SEED_FAILED, instance)
+        .replace("vol-0aaa1b2c3d4e50002", &format!("vol-0{}", &instance[3..]));
+    let mut e: Value = serde_json::from_str(&text).unwrap();
+    let time = (at(T0) + Duration::seconds(secs)).to_rfc3339();
+    e["id"] = json!(format!("eb-grant-{tag}"));
+    e["time"] = json!(time);
+    e["detail"]["eventID"] = json!(format!("ct-grant-{tag}"));
+    e["detail"]["requestID"] = json!(format!("req-{tag}"));
+    e["detail"]["eventTime"] = json!(time);
+    e
+}
+
+/// A failed start of `instance`: `pending` then `stopped`, from `secs`
+/// after T0.
+fn failed_start(instance: &str, tag: &str, secs: i64) -> Vec<Value> {
+    ["pending", "stopped"]
+        .iter()
+        .enumerate()
+        .map(|(n, state)| {
+            json!({
+                "version": "0", "id": format!("{tag}-{instance}-{state}"),
+                "detail-type": "EC2 Instance State-change Notification", "source": "aws.ec2",
+                "account": "111122223333", "region": "eu-west-1", "resources": [],
+                "time": (at(T0) + Duration::seconds(secs + n as i64 * 10)).to_rfc3339(),
+                "detail": {"instance-id": instance, "state": state}
+            })
+        })
+        .collect()
+}
+
+/// Polls `future` once, as a runtime would before the invocation is
+/// killed; the caller then drops it or goes on polling.
+fn poll_once<F: std::future::Future>(future: std::pin::Pin<&mut F>) -> Poll<F::Output> {
+    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+    future.poll(&mut cx)
+}
+
+async fn group_record(p: &TestPipeline) -> GroupNotice {
+    let keys: Vec<String> = p
+        .store
+        .record_keys()
+        .into_iter()
+        .filter(|k| k.starts_with("notice#group#") && !k.contains("internal_error"))
+        .collect();
+    assert_eq!(keys.len(), 1, "{keys:?}");
+    let record = p.store.record(&keys[0]).await.unwrap().unwrap();
+    serde_json::from_str(&record.body).unwrap()
+}
+
+#[test]
+fn a_deferral_that_failed_to_send_is_sent_by_the_retry() {
+    futures_executor::block_on(async {
+        let p = pipeline();
+        p.deferrer.fail_next.store(1, Ordering::SeqCst);
+        let events = failed_start(SEED_FAILED, "a", 0);
+        let mut errors = 0;
+        for e in &events {
+            if p.handle_event(e, at(T0), Deadline::after(at(T0), 30))
+                .await
+                .is_err()
+            {
+                errors += 1;
+            }
+        }
+        assert_eq!(errors, 1, "SQS failed once: that invocation fails");
+        // Lambda retries the failed event.
+        feed(&p, &events, at(T0) + Duration::minutes(1)).await;
+        assert_eq!(
+            instance_checks(&p).len(),
+            1,
+            "the retry defers the check: a claim left by the failed send must not block it"
+        );
+    })
+}
+
+#[test]
+fn a_group_whose_poster_was_killed_is_posted_by_the_next_member() {
+    futures_executor::block_on(async {
+        let p = pipeline();
+        p.notifier.hold.store(true, Ordering::SeqCst);
+        let first = grant_for("i-0a1b2c3d4e5f60011", "a", 0);
+        {
+            let handling = p.handle_event(&first, at(T0), Deadline::after(at(T0), 30));
+            let mut handling = std::pin::pin!(handling);
+            assert!(poll_once(handling.as_mut()).is_pending(), "stuck in Slack");
+            // The invocation is killed at its timeout: the future is dropped.
+        }
+        p.notifier.hold.store(false, Ordering::SeqCst);
+        assert!(p.notifier.posts().is_empty());
+        // A minute later another instance of the same group fails.
+        let later = at(T0) + Duration::minutes(1);
+        feed(&p, &[grant_for("i-0a1b2c3d4e5f60012", "b", 60)], later).await;
+        let posts = p.notifier.posts();
+        assert_eq!(
+            posts.len(),
+            1,
+            "the group's message is posted by the next member"
+        );
+        let text = posts[0].message.to_string();
+        assert!(
+            text.contains("i-0a1b2c3d4e5f60011") && text.contains("i-0a1b2c3d4e5f60012"),
+            "{}",
+            header(&posts[0].message)
+        );
+        // Lambda's retry of the killed event posts nothing more.
+        feed(&p, &[first], later + Duration::minutes(1)).await;
+        assert_eq!(p.notifier.posts().len(), 1);
+        assert!(group_record(&p).await.posted);
+    })
+}
+
+#[test]
+fn a_post_refused_by_slack_is_posted_by_the_retry_with_every_member() {
+    futures_executor::block_on(async {
+        let p = pipeline();
+        p.notifier.fail_posts.store(1, Ordering::SeqCst);
+        let first = grant_for("i-0a1b2c3d4e5f60011", "a", 0);
+        let result = p
+            .handle_event(&first, at(T0), Deadline::after(at(T0), 30))
+            .await;
+        assert!(
+            matches!(result, Err(PipelineError::Notify(_))),
+            "{result:?}"
+        );
+        feed(
+            &p,
+            &[grant_for("i-0a1b2c3d4e5f60012", "b", 5)],
+            at(T0) + Duration::seconds(5),
+        )
+        .await;
+        let posts = p.notifier.posts();
+        assert_eq!(posts.len(), 1);
+        assert!(
+            header(&posts[0].message).starts_with("2 EC2 instances"),
+            "{}",
+            header(&posts[0].message)
+        );
+    })
+}
+
+#[test]
+fn fail_recover_fail_again_is_said_in_the_thread_and_reopens_the_ops_item() {
+    futures_executor::block_on(async {
+        let p = pipeline();
+        feed(&p, &cloudtrail_seed(), at(T0)).await;
+        feed(
+            &p,
+            &restart(SEED_FAILED, 600),
+            at(T0) + Duration::minutes(10),
+        )
+        .await;
+        let ops_updates = p.annotator.updates.load(Ordering::SeqCst);
+        // Twenty minutes later, within the storm window, it fails again.
+        let mut again = failed_start(SEED_FAILED, "again", 1200);
+        again.push(grant_for(SEED_FAILED, "again", 1205));
+        let evaluations = feed(&p, &again, at(T0) + Duration::minutes(20)).await;
+        assert!(
+            evaluations
+                .iter()
+                .any(|e| matches!(e, Evaluation::Published { .. })),
+            "{evaluations:?}"
+        );
+        let posts = p.notifier.posts();
+        assert_eq!(posts.len(), 1, "the same message, in its window");
+        let replies: Vec<String> = p
+            .notifier
+            .replies()
+            .iter()
+            .map(|r| r.message["text"].as_str().unwrap().to_owned())
+            .collect();
+        assert_eq!(replies.len(), 2, "{replies:?}");
+        assert!(replies[0].contains("running again"), "{replies:?}");
+        assert!(replies[1].contains("failed to start again"), "{replies:?}");
+        assert!(
+            p.notifier
+                .replies()
+                .iter()
+                .all(|r| Some(&r.thread) == posts[0].at.as_ref()),
+            "in the thread"
+        );
+        assert!(
+            p.annotator.updates.load(Ordering::SeqCst) > ops_updates,
+            "the OpsItem is brought up to date (re-opened)"
+        );
+        let group = group_record(&p).await;
+        assert!(group.recovered.is_empty(), "the recovered mark is cleared");
+        // And its next recovery is said again.
+        feed(
+            &p,
+            &restart(SEED_FAILED, 1800),
+            at(T0) + Duration::minutes(30),
+        )
+        .await;
+        let restarts: Vec<Value> = restart(SEED_FAILED, 1800)
+            .into_iter()
+            .map(|mut e| {
+                e["id"] = json!(format!("{}-2", e["id"].as_str().unwrap()));
+                e
+            })
+            .collect();
+        feed(&p, &restarts, at(T0) + Duration::minutes(30)).await;
+        assert_eq!(p.notifier.replies().len(), 3);
+    })
+}
+
+#[test]
+fn a_deferral_claim_ends_when_the_instance_recovers() {
+    futures_executor::block_on(async {
+        let p = pipeline();
+        feed(&p, &failed_start(SEED_FAILED, "a", 0), at(T0)).await;
+        assert_eq!(instance_checks(&p).len(), 1);
+        feed(
+            &p,
+            &restart(SEED_FAILED, 300),
+            at(T0) + Duration::minutes(5),
+        )
+        .await;
+        feed(
+            &p,
+            &failed_start(SEED_FAILED, "b", 600),
+            at(T0) + Duration::minutes(10),
+        )
+        .await;
+        assert_eq!(
+            instance_checks(&p).len(),
+            2,
+            "the failure after the recovery is checked too"
+        );
+    })
+}
+
+#[test]
+fn a_deferred_check_of_an_instance_that_ran_since_posts_nothing() {
+    futures_executor::block_on(async {
+        let p = pipeline();
+        feed(&p, &failed_start(SEED_FAILED, "a", 0), at(T0)).await;
+        feed(
+            &p,
+            &restart(SEED_FAILED, 300),
+            at(T0) + Duration::minutes(5),
+        )
+        .await;
+        let now = at(T0) + Duration::minutes(15);
+        let results = p
+            .handle_deferred(&instance_checks(&p), now, Deadline::after(now, 60))
+            .await;
+        assert!(
+            matches!(results[..], [Ok(Some(Evaluation::NoFailure { .. }))]),
+            "{results:?}"
+        );
+        assert!(p.notifier.posts().is_empty(), "it runs: nothing to tell");
+        assert_eq!(p.live.describe_calls.load(Ordering::SeqCst), 0);
+    })
+}
+
+#[test]
+fn a_late_cloudtrail_event_racing_the_deferred_post_posts_once() {
+    futures_executor::block_on(async {
+        let p = pipeline();
+        feed(&p, &sample("seed-story/state-changes.jsonl"), at(T0)).await;
+        let checks = instance_checks(&p);
+        let now = at(T0) + Duration::minutes(15);
+        p.notifier.hold.store(true, Ordering::SeqCst);
+        let deferred = p.handle_deferred(&checks, now, Deadline::after(now, 60));
+        let mut deferred = std::pin::pin!(deferred);
+        assert!(
+            poll_once(deferred.as_mut()).is_pending(),
+            "posting 'cause unknown'"
+        );
+        // Meanwhile CloudTrail delivers, to another invocation.
+        let racing = p
+            .handle_event(&cloudtrail_seed()[1], now, Deadline::after(now, 30))
+            .await;
+        assert!(matches!(racing, Err(PipelineError::Busy(_))), "{racing:?}");
+        p.notifier.hold.store(false, Ordering::SeqCst);
+        let results = deferred.await;
+        assert!(results.iter().all(Result::is_ok), "{results:?}");
+        assert_eq!(p.notifier.posts().len(), 1);
+        // Lambda retries the busy event: it upgrades the message in place.
+        feed(&p, &cloudtrail_seed(), now + Duration::minutes(1)).await;
+        let posts = p.notifier.posts();
+        assert_eq!(posts.len(), 1, "one post for the instance");
+        let updates = p.notifier.updates();
+        assert_eq!(updates.len(), 1);
+        assert_eq!(Some(&updates[0].at), posts[0].at.as_ref());
+        assert!(header(&updates[0].message).contains("identity policy missing"));
+    })
+}
+
+#[test]
+fn concurrent_evaluations_of_one_instance_post_once() {
+    futures_executor::block_on(async {
+        let p = pipeline();
+        p.notifier.hold.store(true, Ordering::SeqCst);
+        let event = grant_for(SEED_FAILED, "a", 0);
+        let first = p.handle_event(&event, at(T0), Deadline::after(at(T0), 30));
+        let mut first = std::pin::pin!(first);
+        assert!(poll_once(first.as_mut()).is_pending());
+        // An SQS redelivery or a second key's event, in another invocation.
+        let mut second = grant_for(SEED_FAILED, "b", 2);
+        second["detail"]["requestParameters"]["keyId"] =
+            json!("arn:aws:kms:eu-west-1:111122223333:key/00000000-0000-4000-8000-000000000002");
+        let outcome = p
+            .handle_event(&second, at(T0), Deadline::after(at(T0), 30))
+            .await
+            .unwrap();
+        assert!(!outcome.redelivered);
+        p.notifier.hold.store(false, Ordering::SeqCst);
+        first.await.unwrap();
+        assert_eq!(p.notifier.posts().len(), 1, "posted once");
+    })
+}
+
+#[test]
+fn a_failed_reply_after_the_upgrade_keeps_the_message_and_its_thread() {
+    futures_executor::block_on(async {
+        let p = pipeline();
+        feed(&p, &sample("seed-story/state-changes.jsonl"), at(T0)).await;
+        let now = at(T0) + Duration::minutes(15);
+        p.handle_deferred(&instance_checks(&p), now, Deadline::after(now, 60))
+            .await;
+        assert_eq!(p.notifier.posts().len(), 1);
+        p.notifier.fail_replies.store(1, Ordering::SeqCst);
+        let later = now + Duration::minutes(5);
+        feed(&p, &cloudtrail_seed(), later).await;
+        assert_eq!(p.notifier.updates().len(), 1, "the message shows the cause");
+        let group = group_record(&p).await;
+        assert_eq!(
+            group.message,
+            p.notifier.posts()[0].at,
+            "the thread is kept"
+        );
+        // Redeliveries and a restart later: no second post; the thread gets the reply.
+        feed(&p, &cloudtrail_seed(), later + Duration::minutes(1)).await;
+        feed(&p, &restart(SEED_FAILED, 3600), at(T0) + Duration::hours(1)).await;
+        assert_eq!(p.notifier.posts().len(), 1);
+        let replies = p.notifier.replies();
+        assert_eq!(replies.len(), 1);
+        assert_eq!(Some(&replies[0].thread), p.notifier.posts()[0].at.as_ref());
+    })
+}
+
+#[test]
+fn a_failed_write_of_the_message_reference_is_retried_not_reposted() {
+    futures_executor::block_on(async {
+        let p = pipeline();
+        p.store
+            .fail_writes
+            .lock()
+            .unwrap()
+            .push((r#""message":{"channel""#.to_owned(), 1));
+        feed(&p, &[grant_for("i-0a1b2c3d4e5f60011", "a", 0)], at(T0)).await;
+        assert_eq!(p.notifier.posts().len(), 1);
+        let posted = p.notifier.posts()[0].at.clone();
+        assert_eq!(
+            group_record(&p).await.message,
+            posted,
+            "the reference is recorded"
+        );
+        // Another member joins later: the message is updated, never reposted.
+        let later = at(T0) + Duration::seconds(UPDATE_INTERVAL_SECS + 1);
+        feed(&p, &[grant_for("i-0a1b2c3d4e5f60012", "b", 6)], later).await;
+        assert_eq!(p.notifier.posts().len(), 1);
+        let updates = p.notifier.updates();
+        assert_eq!(updates.len(), 1);
+        assert_eq!(Some(&updates[0].at), posted.as_ref());
+        assert!(header(&updates[0].message).starts_with("2 EC2 instances"));
+    })
+}
+
+#[test]
+fn lost_writes_back_off_with_growing_attempts_and_injected_jitter() {
+    futures_executor::block_on(async {
+        let p = pipeline();
+        p.store.lose_writes.store(3, Ordering::SeqCst);
+        feed(&p, &cloudtrail_seed(), at(T0)).await;
+        assert_eq!(p.notifier.posts().len(), 1);
+        assert_eq!(p.store.contended_attempts(), [0, 1, 2]);
+    });
+    use start_doctor_core::pipeline::contention_backoff;
+    use std::time::Duration as Wait;
+    assert_eq!(contention_backoff(0, 0.5), Wait::from_millis(12));
+    assert_eq!(contention_backoff(3, 0.5), Wait::from_millis(100));
+    assert_eq!(contention_backoff(30, 0.999), Wait::from_millis(999));
+    assert_eq!(contention_backoff(2, 0.0), Wait::ZERO);
+    assert_eq!(contention_backoff(2, f64::NAN), Wait::ZERO);
+}
+
+#[test]
+fn equal_ids_in_two_accounts_are_two_alerts() {
+    futures_executor::block_on(async {
+        let p = pipeline();
+        feed(&p, &cloudtrail_seed(), at(T0)).await;
+        let other: Vec<Value> = cloudtrail_seed()
+            .iter()
+            .map(|e| {
+                serde_json::from_str(&e.to_string().replace("111122223333", "444455556666"))
+                    .unwrap()
+            })
+            .collect();
+        let evaluations = feed(&p, &other, at(T0) + Duration::seconds(30)).await;
+        assert!(
+            evaluations
+                .iter()
+                .any(|e| matches!(e, Evaluation::Published { .. })),
+            "{evaluations:?}"
+        );
+        let posts = p.notifier.posts();
+        assert_eq!(posts.len(), 2, "one per account");
+        assert!(posts[1].message.to_string().contains("444455556666"));
+        assert!(p
+            .store
+            .record_keys()
+            .iter()
+            .any(|k| k == "notice#instance#444455556666#eu-west-1#i-0a1b2c3d4e5f60002"));
+    })
+}

@@ -119,7 +119,9 @@ async fn within<T>(
     stop: tokio::time::Instant,
     work: impl std::future::Future<Output = Result<T, HandlerError>>,
 ) -> Result<T, HandlerError> {
-    match tokio::time::timeout_at(stop, crate::slack::until(stop, work)).await {
+    // Boxed: the pipeline's futures are large for a thread's stack.
+    let work = Box::pin(crate::slack::until(stop, work));
+    match tokio::time::timeout_at(stop, work).await {
         Ok(result) => result,
         Err(_) => {
             tracing::error!("stopping before the invocation deadline; the event will be retried");

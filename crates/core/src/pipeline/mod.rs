@@ -451,7 +451,9 @@ impl<S: Store, N: Notifier, L: LiveChecks, D: Deferrer, A: Annotator> Pipeline<S
     async fn publish(&self, diagnosis: Diagnosis, when: When) -> Result<Evaluation, PipelineError> {
         let instance_id = diagnosis.instance_id.clone();
         let cause = diagnosis.cause;
-        notice::publish(self, diagnosis, when).await?;
+        // Boxed: publishing is a deep chain of futures, and a future that
+        // size on the stack overflows a 2 MB thread in debug builds.
+        Box::pin(notice::publish(self, diagnosis, when)).await?;
         Ok(Evaluation::Published { instance_id, cause })
     }
 

@@ -34,9 +34,10 @@ use crate::slack::{SlackApi, SlackWebhook};
 use start_doctor_core::pipeline::{Pipeline, Settings};
 use start_doctor_core::ports::{MessageRef, Notifier, NotifyError};
 
-/// `CLOUDTRAIL_WAIT_SECONDS` allowed: from no wait to a day (longer
-/// waits outlive the usefulness of a diagnosis and the store's evidence).
-pub const CLOUDTRAIL_WAIT_RANGE: std::ops::RangeInclusive<u32> = 0..=86_400;
+/// `CLOUDTRAIL_WAIT_SECONDS` allowed: from no wait to an hour, as the
+/// template's `CloudTrailWaitSeconds` (a longer wait leaves a failed start
+/// unreported for longer than anyone would wait for it).
+pub const CLOUDTRAIL_WAIT_RANGE: std::ops::RangeInclusive<u32> = 0..=3_600;
 /// `STORM_WINDOW_SECONDS` allowed: at least a minute (0 would give every
 /// instance of a storm its own message), at most a day.
 pub const STORM_WINDOW_RANGE: std::ops::RangeInclusive<u32> = 60..=86_400;
@@ -440,7 +441,7 @@ mod tests {
         for (name, value, range) in [
             ("STORM_WINDOW_SECONDS", "0", "60 to 86400"),
             ("STORM_WINDOW_SECONDS", "86401", "60 to 86400"),
-            ("CLOUDTRAIL_WAIT_SECONDS", "100000", "0 to 86400"),
+            ("CLOUDTRAIL_WAIT_SECONDS", "3601", "0 to 3600"),
         ] {
             let mut vars = BASE.to_vec();
             vars.extend([("SLACK_WEBHOOK_URL", "u"), (name, value)]);

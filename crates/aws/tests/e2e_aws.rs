@@ -560,7 +560,10 @@ async fn the_200_instance_storm_sample_is_one_slack_message_updated_in_place() {
     assert_eq!(response["batchItemFailures"], json!([]), "{response}");
     let messages = w.slack.messages();
     let updates = messages.iter().filter(|m| m["kind"] == "update").count();
-    assert_eq!(updates, 1, "chat.update coalesced into one flush: {updates}");
+    assert_eq!(
+        updates, 1,
+        "chat.update coalesced into one flush: {updates}"
+    );
     let posts: Vec<&Value> = messages.iter().filter(|m| m["kind"] == "post").collect();
     assert_eq!(
         posts.len(),

@@ -22,7 +22,9 @@ pub async fn sdk_config() -> aws_config::SdkConfig {
 }
 
 /// Hands `payload` (an EventBridge event or an SQS batch) to the handler
-/// the functions run, as the Lambda runtime would, with 30 s left.
+/// the functions run, as the Lambda runtime would, with Lambda's longest
+/// timeout (15 minutes) left: these tests are about what is posted, not
+/// about moto's speed; `e2e_faults` runs with the template's timeouts.
 pub async fn handle<S, N, L, D, A>(
     pipeline: &Pipeline<S, N, L, D, A>,
     payload: &Value,
@@ -35,7 +37,7 @@ where
     D: Deferrer,
     A: Annotator,
 {
-    handle_within(pipeline, payload, now, std::time::Duration::from_secs(30)).await
+    handle_within(pipeline, payload, now, std::time::Duration::from_secs(900)).await
 }
 
 /// [`handle`] for an invocation with `left` before its deadline.

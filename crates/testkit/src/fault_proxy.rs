@@ -150,7 +150,9 @@ fn serve(client: TcpStream, upstream: &str, state: &Mutex<State>) -> std::io::Re
     let mut body = vec![0u8; content_length];
     reader.read_exact(&mut body)?;
     let action = target
-        .or_else(|| query_action(&body).or_else(|| head.first().and_then(|l| query_action(l.as_bytes()))))
+        .or_else(|| {
+            query_action(&body).or_else(|| head.first().and_then(|l| query_action(l.as_bytes())))
+        })
         .unwrap_or_else(|| "unknown".to_owned());
     let fault = {
         let mut s = state.lock().unwrap_or_else(PoisonError::into_inner);
@@ -170,7 +172,8 @@ fn serve(client: TcpStream, upstream: &str, state: &Mutex<State>) -> std::io::Re
     let mut client = client;
     match fault {
         Some(Fault::Fail) => {
-            let body = r#"{"__type":"InternalServerError","message":"injected by the fault proxy"}"#;
+            let body =
+                r#"{"__type":"InternalServerError","message":"injected by the fault proxy"}"#;
             write!(
                 client,
                 "HTTP/1.1 500 Internal Server Error\r\nContent-Type: application/x-amz-json-1.0\r\n\

@@ -221,7 +221,7 @@ fn create_grant_denied(id: &str, key_arn: &str, request: &str) -> Value {
 /// would receive.
 async fn sqs_batch(w: &World) -> Value {
     let mut records = Vec::new();
-    for _ in 0..20 {
+    for _ in 0..40 {
         let received = w
             .sqs
             .receive_message()

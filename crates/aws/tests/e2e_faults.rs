@@ -62,7 +62,7 @@ struct World {
 fn unique(name: &str) -> String {
     static N: AtomicUsize = AtomicUsize::new(0);
     format!(
-        "{name}-{}-{}",
+        "faults-{name}-{}-{}",
         std::process::id(),
         N.fetch_add(1, Ordering::SeqCst)
     )
@@ -162,12 +162,7 @@ impl Invocation {
 
 /// One invocation of `function` with `payload` at `now`, killed (its
 /// future dropped) past the template `Timeout`, as Lambda does.
-async fn invoke(
-    w: &World,
-    function: Function,
-    payload: &Value,
-    now: DateTime<Utc>,
-) -> Invocation {
+async fn invoke(w: &World, function: Function, payload: &Value, now: DateTime<Utc>) -> Invocation {
     let timeout = template_timeout(function);
     match tokio::time::timeout(timeout, handle_within(&w.pipeline, payload, now, timeout)).await {
         Ok(answer) => Invocation::Answered(answer),
@@ -602,10 +597,12 @@ async fn the_dead_letter_replay_script_replays_and_deletes_every_message() {
             .stdout,
     )
     .unwrap();
+    // The real CLI is pointed at moto explicitly: nothing leaves 127.0.0.1.
     let shim = format!(
-        "#!/bin/sh\nif [ \"$1\" = lambda ]; then\n  while [ $# -gt 0 ]; do\n    case $1 in\n      --function-name) printf '%s ' \"$2\" >> {log};;\n      --payload) jq -c .id \"${{2#file://}}\" >> {log};;\n    esac\n    shift\n  done\n  exit 0\nfi\nexec {real} \"$@\"\n",
+        "#!/bin/sh\nif [ \"$1\" = lambda ]; then\n  while [ $# -gt 0 ]; do\n    case $1 in\n      --function-name) printf '%s ' \"$2\" >> {log};;\n      --payload) jq -c .id \"${{2#file://}}\" >> {log};;\n    esac\n    shift\n  done\n  exit 0\nfi\nexec {real} --endpoint-url {moto} \"$@\"\n",
         log = log.display(),
-        real = real.trim()
+        real = real.trim(),
+        moto = start_doctor_testkit::moto::endpoint()
     );
     std::fs::write(dir.join("aws"), shim).unwrap();
     std::process::Command::new("chmod")
@@ -626,7 +623,6 @@ async fn the_dead_letter_replay_script_replays_and_deletes_every_message() {
             .arg(script)
             .arg(url_arg)
             .env("PATH", path)
-            .env("AWS_ENDPOINT_URL", start_doctor_testkit::moto::endpoint())
             .env("AWS_ACCESS_KEY_ID", "testing")
             .env("AWS_SECRET_ACCESS_KEY", "testing")
             .env("AWS_DEFAULT_REGION", "eu-west-1")

@@ -275,7 +275,12 @@ where
                     return Err(PipelineError::Busy(ikey));
                 }
                 if !upgrade {
-                    if held || delivered(&p.store, &notice.group, &instance).await? {
+                    // Done (a finished publication has no lease), being done,
+                    // or done but for the final write of the instance record.
+                    let done = notice.lease_until.is_none()
+                        || held
+                        || delivered(&p.store, &notice.group, &instance).await?;
+                    if done {
                         return Ok(());
                     }
                     // A claim whose holder died: take it over.

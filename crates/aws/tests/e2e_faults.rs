@@ -772,3 +772,75 @@ async fn storm_benchmark() {
         "{header}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deferred_check_of_an_instance_that_ran_since_posts_nothing() {
+    let w = world().await;
+    let id = "i-0fa00000000000006";
+    for (state, secs) in [
+        ("pending", 0),
+        ("stopped", 10),
+        ("pending", 60),
+        ("running", 80),
+    ] {
+        let e = state_change(id, state, secs);
+        assert!(invoke(
+            &w,
+            Function::Ec2StateChange,
+            &e,
+            at(T0) + Duration::seconds(secs)
+        )
+        .await
+        .succeeded());
+    }
+    let (invocation, taken) = invoke_sqs(&w, at(T0) + Duration::minutes(15)).await;
+    assert_eq!(taken, 1, "the check was queued");
+    let Invocation::Answered(Ok(response)) = invocation else {
+        panic!("{invocation:?}")
+    };
+    assert_eq!(response["batchItemFailures"], json!([]));
+    assert!(kinds(&w.slack).is_empty(), "it runs: nothing posted");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fail_recover_fail_again_is_a_reply_in_the_thread() {
+    let w = world().await;
+    let id = "i-0fa00000000000007";
+    let mut events = vec![(Function::CloudTrailApiCall, grant_denied(id, 5))];
+    for (state, secs) in [
+        ("pending", 600),
+        ("running", 620),
+        ("pending", 1200),
+        ("stopped", 1210),
+    ] {
+        events.push((Function::Ec2StateChange, state_change(id, state, secs)));
+    }
+    events.push((Function::CloudTrailApiCall, grant_denied(id, 1205)));
+    for (function, e) in &events {
+        let now = at(e["time"].as_str().unwrap()) + Duration::seconds(2);
+        let attempts = invoke_async(&w, *function, e, now).await;
+        assert!(attempts.iter().all(Invocation::succeeded), "{attempts:?}");
+    }
+    // The post, the recovery, the failure again, and the message brought
+    // up to date.
+    assert_eq!(kinds(&w.slack), ["post", "reply", "reply", "update"]);
+    let messages = w.slack.messages();
+    let ts = messages[0]["ts"].clone();
+    assert!(
+        messages[1..3].iter().all(|m| m["thread_ts"] == ts),
+        "in the thread"
+    );
+    assert_eq!(messages[3]["ts"], ts, "the update targets the message");
+    let texts: Vec<String> = messages[1..3]
+        .iter()
+        .map(|m| m["payload"]["text"].as_str().unwrap_or_default().to_owned())
+        .collect();
+    assert!(texts[0].contains("running again"), "{texts:?}");
+    assert!(texts[1].contains("failed to start again"), "{texts:?}");
+    let group = group_record(&w).await;
+    assert_eq!(
+        group["recovered"],
+        json!([]),
+        "the recovered mark is cleared"
+    );
+}

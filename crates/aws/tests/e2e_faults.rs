@@ -844,3 +844,31 @@ async fn fail_recover_fail_again_is_a_reply_in_the_thread() {
         "the recovered mark is cleared"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dynamodb_hanging_past_the_timeout_is_cut_off_and_the_retry_posts_once() {
+    let w = world().await;
+    let id = "i-0fa00000000000008";
+    // The first write of the invocation (filing the event) takes 40 s: the
+    // function has 30. The write still lands after the client gave up.
+    w.proxy.delay("PutItem", 1, Wait::from_secs(40));
+    let attempts = invoke_async(
+        &w,
+        Function::CloudTrailApiCall,
+        &grant_denied(id, 5),
+        at(T0),
+    )
+    .await;
+    assert!(
+        matches!(
+            attempts[..],
+            [
+                Invocation::Answered(Err(HandlerError::Retryable(_))),
+                Invocation::Answered(Ok(_))
+            ]
+        ),
+        "stopped itself, then the retry did the work: {attempts:?}"
+    );
+    assert_eq!(kinds(&w.slack), ["post"]);
+    assert_eq!(group_record(&w).await["instances"], json!([id]));
+}

@@ -17,8 +17,14 @@ Slack paths:
   POST /api/chat.update
 Control paths:
   POST /_control   {"rate_limit_next": n, "retry_after": s, "fail_next": m}: the next n
-                   requests answer 429 with `Retry-After: s`, then the next m answer 500
-  GET  /_control   {"rate_limit_next": left, "rate_limited": answered 429s, "failed": answered 500s}
+                   requests answer 429 with `Retry-After: s`, then the next m answer 500;
+                   {"hang_next": h, "hang_seconds": t}: the next h requests are held t
+                   seconds and then dropped unanswered (and not recorded), as a Slack
+                   that never answers; {"per_minute": {"chat.update": 50, ...}}: Slack's
+                   rate tiers, enforced per method over a sliding minute (429 with the
+                   Retry-After until a slot frees). Keys left out keep their value.
+  GET  /_control   {"rate_limit_next": left, "rate_limited": answered 429s, "failed": answered 500s,
+                   "hung": dropped requests, "calls": {method: requests seen}}
   GET  /_messages  accepted requests, in order
   GET  /_rejections rejected requests, in order, each with its `error`
   POST /_reset     forgets everything
@@ -168,6 +174,13 @@ class State:
         self.fail_next = 0
         self.rate_limited = 0
         self.failed = 0
+        self.hang_next = 0
+        self.hang_seconds = 0.0
+        self.hung = 0
+        self.per_minute = {}
+        # Per method: the times of the requests it accepted in the last minute.
+        self.window = {}
+        self.calls = {}
         self.seq = 0
         # (channel, ts) of every message posted through the Web API.
         self.posted = set()
@@ -215,6 +228,8 @@ class Handler(BaseHTTPRequestHandler):
                     "rate_limit_next": STATE.rate_limit_next,
                     "rate_limited": STATE.rate_limited,
                     "failed": STATE.failed,
+                    "hung": STATE.hung,
+                    "calls": dict(STATE.calls),
                 },
             }
         if self.path in views:
@@ -230,14 +245,43 @@ class Handler(BaseHTTPRequestHandler):
         if self.path == "/_control":
             control = json.loads(raw or b"{}")
             with STATE.lock:
-                STATE.rate_limit_next = int(control.get("rate_limit_next", 0))
-                STATE.retry_after = int(control.get("retry_after", 1))
-                STATE.fail_next = int(control.get("fail_next", 0))
+                STATE.rate_limit_next = int(control.get("rate_limit_next", STATE.rate_limit_next))
+                STATE.retry_after = int(control.get("retry_after", STATE.retry_after))
+                STATE.fail_next = int(control.get("fail_next", STATE.fail_next))
+                STATE.hang_next = int(control.get("hang_next", STATE.hang_next))
+                STATE.hang_seconds = float(control.get("hang_seconds", STATE.hang_seconds))
+                STATE.per_minute = dict(control.get("per_minute", STATE.per_minute))
             return self.answer(200, {"ok": True})
         if self.path != WEBHOOK_PATH and self.path not in API_PATHS:
             return self.answer(404, "no_service", "text/plain")
 
+        method = self.path.rsplit("/", 1)[-1] if self.path in API_PATHS else "webhook"
         with STATE.lock:
+            STATE.calls[method] = STATE.calls.get(method, 0) + 1
+            hang = STATE.hang_next > 0
+            if hang:
+                STATE.hang_next -= 1
+                STATE.hung += 1
+                seconds = STATE.hang_seconds
+        if hang:
+            time.sleep(seconds)
+            self.close_connection = True
+            return None
+        with STATE.lock:
+            limit = STATE.per_minute.get(method)
+            if limit is not None:
+                now = time.monotonic()
+                recent = [t for t in STATE.window.get(method, []) if now - t < 60]
+                if len(recent) >= int(limit):
+                    STATE.window[method] = recent
+                    STATE.rate_limited += 1
+                    wait = max(1, int(60 - (now - recent[0])) + 1)
+                    headers = [("Retry-After", str(wait))]
+                    if self.path == WEBHOOK_PATH:
+                        return self.answer(429, "rate_limited", "text/plain", headers)
+                    return self.answer(429, {"ok": False, "error": "ratelimited"}, headers=headers)
+                recent.append(now)
+                STATE.window[method] = recent
             if STATE.rate_limit_next > 0:
                 STATE.rate_limit_next -= 1
                 STATE.rate_limited += 1

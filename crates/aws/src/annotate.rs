@@ -61,6 +61,17 @@ fn searchable(value: impl Into<String>) -> OpsItemDataValue {
 }
 
 /// Cuts text to `max` characters (OpsCenter limits title and description).
+/// The OpsItem dedup string of a group key: its SHA-256 in hex, 64
+/// characters whatever the key's length (a cut key would merge every group
+/// of one cause in an account, whose keys differ only after 64 characters).
+pub fn dedup_string(group_key: &str) -> String {
+    use sha2::{Digest, Sha256};
+    Sha256::digest(group_key.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
 fn cut(text: &str, max: usize) -> String {
     if text.chars().count() <= max {
         text.to_owned()
@@ -253,7 +264,7 @@ impl Annotator for AwsAnnotator {
             .category("Availability")
             .operational_data(
                 "/aws/dedup",
-                searchable(serde_json::json!({ "dedupString": cut(dedup, 64) }).to_string()),
+                searchable(serde_json::json!({ "dedupString": dedup_string(dedup) }).to_string()),
             );
         for (key, value) in operational_data(d, std::slice::from_ref(&d.instance_id)) {
             request = request.operational_data(key, value);
@@ -281,6 +292,8 @@ impl Annotator for AwsAnnotator {
         let mut request = ssm
             .update_ops_item()
             .ops_item_id(ops_item)
+            // A member that joins (or fails again) re-opens a resolved item.
+            .status(OpsItemStatus::Open)
             .title(title(d, group.instances.len()))
             .description(description(d, &group.instances));
         for (key, value) in operational_data(d, &group.instances) {

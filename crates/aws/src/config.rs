@@ -34,6 +34,14 @@ use crate::slack::{SlackApi, SlackWebhook};
 use start_doctor_core::pipeline::{Pipeline, Settings};
 use start_doctor_core::ports::{MessageRef, Notifier, NotifyError};
 
+/// `CLOUDTRAIL_WAIT_SECONDS` allowed: from no wait to an hour, as the
+/// template's `CloudTrailWaitSeconds` (a longer wait leaves a failed start
+/// unreported for longer than anyone would wait for it).
+pub const CLOUDTRAIL_WAIT_RANGE: std::ops::RangeInclusive<u32> = 0..=3_600;
+/// `STORM_WINDOW_SECONDS` allowed: at least a minute (0 would give every
+/// instance of a storm its own message), at most a day.
+pub const STORM_WINDOW_RANGE: std::ops::RangeInclusive<u32> = 60..=86_400;
+
 /// Where the Slack credentials come from.
 #[derive(Clone, PartialEq, Eq)]
 pub enum SlackSource {
@@ -131,13 +139,25 @@ impl Config {
     /// tests).
     pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let required = |name: &'static str| get(name).ok_or(ConfigError::Missing(name));
-        let seconds = |name: &'static str, default: u32| -> Result<u32, ConfigError> {
-            get(name).map_or(Ok(default), |v| {
+        let seconds = |name: &'static str, default: u32, range: std::ops::RangeInclusive<u32>| {
+            let value = get(name).map_or(Ok(default), |v| {
                 v.trim().parse::<u32>().map_err(|e| ConfigError::Invalid {
                     name,
                     message: format!("{v:?} is not a number of seconds ({e})"),
                 })
-            })
+            })?;
+            if range.contains(&value) {
+                Ok(value)
+            } else {
+                Err(ConfigError::Invalid {
+                    name,
+                    message: format!(
+                        "{value} s is out of range: allowed are {} to {} seconds",
+                        range.start(),
+                        range.end()
+                    ),
+                })
+            }
         };
         let flag = |name: &'static str| -> Result<bool, ConfigError> {
             match get(name).as_deref().map(str::to_ascii_lowercase).as_deref() {
@@ -175,8 +195,16 @@ impl Config {
             table,
             defer_queue_url,
             settings: Settings {
-                cloudtrail_wait_secs: seconds("CLOUDTRAIL_WAIT_SECONDS", 900)?,
-                storm_window: Duration::seconds(i64::from(seconds("STORM_WINDOW_SECONDS", 3600)?)),
+                cloudtrail_wait_secs: seconds(
+                    "CLOUDTRAIL_WAIT_SECONDS",
+                    900,
+                    CLOUDTRAIL_WAIT_RANGE,
+                )?,
+                storm_window: Duration::seconds(i64::from(seconds(
+                    "STORM_WINDOW_SECONDS",
+                    3600,
+                    STORM_WINDOW_RANGE,
+                )?)),
             },
             slack,
             slack_api_url: get("SLACK_API_URL"),
@@ -406,6 +434,32 @@ mod tests {
             .unwrap_err()
             .to_string()
             .contains("SLACK_CHANNEL"));
+    }
+
+    #[test]
+    fn out_of_range_settings_are_refused_naming_the_variable_and_range() {
+        for (name, value, range) in [
+            ("STORM_WINDOW_SECONDS", "0", "60 to 86400"),
+            ("STORM_WINDOW_SECONDS", "86401", "60 to 86400"),
+            ("CLOUDTRAIL_WAIT_SECONDS", "3601", "0 to 3600"),
+        ] {
+            let mut vars = BASE.to_vec();
+            vars.extend([("SLACK_WEBHOOK_URL", "u"), (name, value)]);
+            let err = config(&vars).unwrap_err().to_string();
+            assert!(
+                err.starts_with(name) && err.contains("out of range") && err.contains(range),
+                "{name}={value}: {err}"
+            );
+        }
+        let mut vars = BASE.to_vec();
+        vars.extend([
+            ("SLACK_WEBHOOK_URL", "u"),
+            ("STORM_WINDOW_SECONDS", "60"),
+            ("CLOUDTRAIL_WAIT_SECONDS", "0"),
+        ]);
+        let c = config(&vars).unwrap();
+        assert_eq!(c.settings.storm_window, Duration::minutes(1));
+        assert_eq!(c.settings.cloudtrail_wait_secs, 0);
     }
 
     #[test]

@@ -22,6 +22,10 @@
 //! refused with [`StoreError::Backend`].
 
 use std::collections::HashMap;
+use std::fmt;
+use std::hash::{BuildHasher, RandomState};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use aws_sdk_dynamodb::client::Waiters;
@@ -32,6 +36,7 @@ use aws_sdk_dynamodb::types::{
 };
 use aws_sdk_dynamodb::Client;
 
+use start_doctor_core::pipeline::contention_backoff;
 use start_doctor_core::ports::{Record, Store, StoreError, StoredEvent};
 
 /// The range key prefix of event items.
@@ -45,12 +50,42 @@ const CREATE_TIMEOUT: Duration = Duration::from_secs(120);
 
 type Item = HashMap<String, AttributeValue>;
 
+/// Where the jitter of contention backoffs comes from: a fraction in
+/// `[0, 1)` per call. Injected so that tests can fix it.
+#[derive(Clone)]
+pub struct Jitter(Arc<dyn Fn() -> f64 + Send + Sync>);
+
+impl Jitter {
+    /// Uniformly spread fractions (from the process' random hash keys and
+    /// a counter: no dependency, good enough to keep writers apart).
+    pub fn random() -> Self {
+        let state = RandomState::new();
+        let counter = AtomicU64::new(0);
+        Self(Arc::new(move || {
+            let bits = state.hash_one(counter.fetch_add(1, Ordering::Relaxed)) >> 11;
+            bits as f64 / (1u64 << 53) as f64
+        }))
+    }
+
+    /// Always `fraction` (tests).
+    pub fn fixed(fraction: f64) -> Self {
+        Self(Arc::new(move || fraction))
+    }
+}
+
+impl fmt::Debug for Jitter {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Jitter")
+    }
+}
+
 /// A [`Store`] in one DynamoDB table (shape in the module docs).
 #[derive(Clone, Debug)]
 pub struct DynamoStore {
     client: Client,
     table: String,
     retention: Duration,
+    jitter: Jitter,
 }
 
 impl DynamoStore {
@@ -60,7 +95,15 @@ impl DynamoStore {
             client,
             table: table.into(),
             retention: DEFAULT_RETENTION,
+            jitter: Jitter::random(),
         }
+    }
+
+    /// The same store, drawing the jitter of its contention backoffs from
+    /// `jitter`.
+    pub fn with_jitter(mut self, jitter: Jitter) -> Self {
+        self.jitter = jitter;
+        self
     }
 
     /// The same store, keeping items for `retention` after their last write.
@@ -200,6 +243,10 @@ impl Store for DynamoStore {
                 .expression_attribute_values(":expected", AttributeValue::N(current.to_string())),
         };
         self.conditional_put(request.send().await)
+    }
+
+    async fn contended(&self, attempt: u32) {
+        tokio::time::sleep(contention_backoff(attempt, (self.jitter.0)())).await;
     }
 }
 

@@ -8,15 +8,23 @@
 //!   `Retryable` error, and the retry is idempotent.
 //! - [`handle_deferred_checks`]: an SQS batch of deferred checks. A bad or
 //!   failed message is reported in `batchItemFailures` and the rest of the
-//!   batch is kept.
+//!   batch is kept; a batch whose message ids cannot be read fails the
+//!   invocation, so that SQS redelivers all of it (never acknowledged).
+//!
+//! Every handler works within the invocation's deadline ([`Deadline`],
+//! from the Lambda context): it stops [`DEADLINE_MARGIN`] before it with a
+//! `Retryable` error instead of being killed, and no Slack wait
+//! (`Retry-After`, backoff) runs past that point. What a stopped
+//! invocation claimed is a lease the retry (or another invocation) takes
+//! over.
 
 use aws_lambda_events::eventbridge::EventBridgeEvent;
-use aws_lambda_events::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent};
+use aws_lambda_events::sqs::{BatchItemFailure, SqsBatchResponse, SqsMessage};
 use chrono::{DateTime, Utc};
 use lambda_runtime::Diagnostic;
 use serde_json::Value;
 
-use start_doctor_core::pipeline::{EventOutcome, Pipeline, PipelineError};
+use start_doctor_core::pipeline::{Deadline, EventOutcome, Pipeline, PipelineError};
 use start_doctor_core::ports::{Annotator, DeferredCheck, Deferrer, LiveChecks, Notifier, Store};
 
 use crate::config::{self, AwsPipeline, Config};
@@ -85,13 +93,54 @@ impl From<HandlerError> for Diagnostic {
     }
 }
 
-/// Handles one EventBridge event received at `now`: checks the envelope,
+/// How long before the invocation's deadline a handler stops, so that it
+/// answers (a retryable error) instead of being killed.
+pub const DEADLINE_MARGIN: std::time::Duration = std::time::Duration::from_secs(3);
+
+/// The invocation's deadline from the Lambda context (`deadline`: epoch
+/// milliseconds), as the pipeline's [`Deadline`] and as the tokio instant
+/// the handler must be done by ([`DEADLINE_MARGIN`] before it).
+pub fn deadline_of(
+    context: &lambda_runtime::Context,
+    now: DateTime<Utc>,
+) -> (Deadline, tokio::time::Instant) {
+    let deadline = i64::try_from(context.deadline)
+        .ok()
+        .and_then(DateTime::<Utc>::from_timestamp_millis)
+        .unwrap_or(now);
+    let left = (deadline - now).to_std().unwrap_or_default();
+    let stop = tokio::time::Instant::now() + left.saturating_sub(DEADLINE_MARGIN);
+    (Deadline(deadline), stop)
+}
+
+/// Runs `work` until `stop`: Slack waits end before it, and the work is
+/// cut off there with a `Retryable` error.
+async fn within<T>(
+    stop: tokio::time::Instant,
+    work: impl std::future::Future<Output = Result<T, HandlerError>>,
+) -> Result<T, HandlerError> {
+    // Boxed: the pipeline's futures are large for a thread's stack.
+    let work = Box::pin(crate::slack::until(stop, work));
+    match tokio::time::timeout_at(stop, work).await {
+        Ok(result) => result,
+        Err(_) => {
+            tracing::error!("stopping before the invocation deadline; the event will be retried");
+            Err(HandlerError::Retryable(
+                "stopped before the invocation deadline; retry".to_owned(),
+            ))
+        }
+    }
+}
+
+/// Handles one EventBridge event received at `now` by an invocation that
+/// must be done by `deadline` (see [`deadline_of`]): checks the envelope,
 /// then files and evaluates it. The raw payload is what is stored, so that
 /// nothing the typed envelope leaves out is lost.
 pub async fn handle_eventbridge<S, N, L, D, A>(
     pipeline: &Pipeline<S, N, L, D, A>,
     payload: &Value,
     now: DateTime<Utc>,
+    deadline: (Deadline, tokio::time::Instant),
 ) -> Result<EventOutcome, HandlerError>
 where
     S: Store,
@@ -111,27 +160,35 @@ where
             "event {event_id}: not an EventBridge event: {e}"
         )));
     }
-    match pipeline.handle_event(payload, now).await {
-        Ok(outcome) => {
-            for evaluation in &outcome.evaluations {
-                tracing::info!(event_id, redelivered = outcome.redelivered, evaluation = ?evaluation, "evaluated");
+    let (limit, stop) = deadline;
+    within(stop, async {
+        match pipeline.handle_event(payload, now, limit).await {
+            Ok(outcome) => {
+                for evaluation in &outcome.evaluations {
+                    tracing::info!(event_id, redelivered = outcome.redelivered, evaluation = ?evaluation, "evaluated");
+                }
+                Ok(outcome)
             }
-            Ok(outcome)
+            Err(e) => {
+                tracing::error!(event_id, error = %e, "event failed");
+                Err(e.into())
+            }
         }
-        Err(e) => {
-            tracing::error!(event_id, error = %e, "event failed");
-            Err(e.into())
-        }
-    }
+    })
+    .await
 }
 
-/// Handles an SQS batch of deferred checks at `now`; returns the messages
-/// to redeliver.
+/// Handles an SQS batch (`records`, the raw `Records` list) of deferred
+/// checks at `now`; returns the messages to redeliver. A message that
+/// cannot be read is one failure; a message whose id cannot be read fails
+/// the invocation (SQS then redelivers the whole batch). Checks still
+/// running at the deadline are all reported as failed.
 pub async fn handle_deferred_checks<S, N, L, D, A>(
     pipeline: &Pipeline<S, N, L, D, A>,
-    batch: SqsEvent,
+    records: &[Value],
     now: DateTime<Utc>,
-) -> SqsBatchResponse
+    deadline: (Deadline, tokio::time::Instant),
+) -> Result<SqsBatchResponse, HandlerError>
 where
     S: Store,
     N: Notifier,
@@ -141,9 +198,24 @@ where
 {
     let mut failures: Vec<String> = Vec::new();
     let mut checks: Vec<(String, DeferredCheck)> = Vec::new();
-    for message in batch.records {
-        let id = message.message_id.unwrap_or_default();
-        match serde_json::from_str::<DeferredCheck>(message.body.as_deref().unwrap_or_default()) {
+    for (index, raw) in records.iter().enumerate() {
+        let Some(id) = raw
+            .get("messageId")
+            .and_then(Value::as_str)
+            .map(str::to_owned)
+        else {
+            tracing::error!(index, "SQS message without a readable messageId");
+            return Err(HandlerError::Retryable(format!(
+                "SQS message {index} of the batch has no readable messageId: the batch is redelivered"
+            )));
+        };
+        let check = serde_json::from_value::<SqsMessage>(raw.clone())
+            .map_err(|e| e.to_string())
+            .and_then(|m| {
+                serde_json::from_str::<DeferredCheck>(m.body.as_deref().unwrap_or_default())
+                    .map_err(|e| e.to_string())
+            });
+        match check {
             Ok(check) => checks.push((id, check)),
             Err(e) => {
                 tracing::error!(message_id = id, error = %e, "malformed deferred check");
@@ -152,7 +224,16 @@ where
         }
     }
     let only: Vec<DeferredCheck> = checks.iter().map(|(_, c)| c.clone()).collect();
-    let results = pipeline.handle_deferred(&only, now).await;
+    let (limit, stop) = deadline;
+    let results = within(stop, async {
+        Ok(pipeline.handle_deferred(&only, now, limit).await)
+    })
+    .await;
+    let Ok(results) = results else {
+        // Cut off at the deadline: every check is tried again.
+        failures.extend(checks.into_iter().map(|(id, _)| id));
+        return Ok(batch_response(failures));
+    };
     for ((id, check), result) in checks.into_iter().zip(results) {
         match result {
             Ok(evaluation) => {
@@ -164,27 +245,19 @@ where
             }
         }
     }
-    batch_response(failures)
+    Ok(batch_response(failures))
 }
 
-/// What the `ec2-state-change` function receives: an SQS batch of the
-/// deferred checks it queued (it has `Records`), or one EventBridge event.
-#[derive(Debug, serde::Deserialize)]
-#[serde(untagged)]
-pub enum StateChangeInput {
-    /// Deferred checks whose wait is over.
-    DeferredChecks(SqsEvent),
-    /// One EventBridge event (`EC2 Instance State-change Notification`).
-    Event(Value),
-}
-
-/// The `ec2-state-change` function's handler: routes the input to
-/// [`handle_deferred_checks`] or [`handle_eventbridge`] and returns the
-/// response Lambda expects (the batch failures, or the event outcome).
+/// The `ec2-state-change` function's handler. Its input is an SQS batch of
+/// the deferred checks it queued (an object with `Records`) or one
+/// EventBridge event; it is read raw, so that one unreadable message never
+/// makes the whole batch unreadable. Returns the response Lambda expects
+/// (the batch failures, or the event outcome).
 pub async fn handle_state_change_input<S, N, L, D, A>(
     pipeline: &Pipeline<S, N, L, D, A>,
-    input: StateChangeInput,
+    input: &Value,
     now: DateTime<Utc>,
+    deadline: (Deadline, tokio::time::Instant),
 ) -> Result<Value, HandlerError>
 where
     S: Store,
@@ -194,12 +267,14 @@ where
     A: Annotator,
 {
     // Both responses are plain data with string keys: they serialise.
-    match input {
-        StateChangeInput::DeferredChecks(batch) => Ok(serde_json::to_value(
-            handle_deferred_checks(pipeline, batch, now).await,
-        )
-        .unwrap_or(Value::Null)),
-        StateChangeInput::Event(payload) => handle_eventbridge(pipeline, &payload, now)
+    match input.get("Records") {
+        Some(Value::Array(records)) => handle_deferred_checks(pipeline, records, now, deadline)
+            .await
+            .map(|r| serde_json::to_value(r).unwrap_or(Value::Null)),
+        Some(_) => Err(HandlerError::Retryable(
+            "an SQS batch whose Records is not a list: the batch is redelivered".to_owned(),
+        )),
+        None => handle_eventbridge(pipeline, input, now, deadline)
             .await
             .map(|outcome| serde_json::to_value(outcome).unwrap_or(Value::Null)),
     }

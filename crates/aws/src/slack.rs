@@ -10,8 +10,9 @@
 //! [`MAX_RETRY_AFTER`] at once (a longer `Retry-After` is returned at once
 //! as [`NotifyError::RateLimited`]), and gives each request
 //! [`REQUEST_TIMEOUT`]. With the defaults one delivery can thus take up to
-//! 3 × 30 s of waiting plus 4 × 10 s of requests: a Lambda that must finish
-//! sooner should allow fewer retries. Slack may already have posted a message whose
+//! 3 × 30 s of waiting plus 4 × 10 s of requests; inside [`until`] (as the
+//! Lambda handlers run), no wait or request outlasts the invocation's
+//! deadline: a `Retry-After` that would is returned at once. Slack may already have posted a message whose
 //! answer timed out, so a retried post can show up twice: the pipeline
 //! prefers a duplicate to a lost diagnosis.
 //!
@@ -264,6 +265,24 @@ enum Attempt<T> {
     Transient(String),
 }
 
+tokio::task_local! {
+    /// When the invocation running this task must be done (see [`until`]).
+    static STOP: tokio::time::Instant;
+}
+
+/// Runs `work` with every Slack wait and request bounded by `stop` (the
+/// invocation's deadline less a margin): a `Retry-After` or backoff that
+/// would end past it is not waited for, the error is returned at once.
+pub async fn until<F: Future>(stop: tokio::time::Instant, work: F) -> F::Output {
+    STOP.scope(stop, work).await
+}
+
+/// The time left before the task's stop, when it has one.
+fn time_left() -> Option<Duration> {
+    STOP.try_with(|stop| stop.saturating_duration_since(tokio::time::Instant::now()))
+        .ok()
+}
+
 /// Runs `attempt` until it is final, retrying at most `max_retries` times.
 async fn with_retries<T, F, Fut>(max_retries: u32, mut attempt: F) -> Result<T, NotifyError>
 where
@@ -276,7 +295,8 @@ where
             Attempt::Final(result) => return result,
             Attempt::RateLimited(secs) => {
                 let wait = Duration::from_secs(secs);
-                if retries >= max_retries || wait > MAX_RETRY_AFTER {
+                let too_late = time_left().is_some_and(|left| wait >= left);
+                if retries >= max_retries || wait > MAX_RETRY_AFTER || too_late {
                     return Err(NotifyError::RateLimited {
                         retry_after_secs: secs,
                     });
@@ -284,11 +304,14 @@ where
                 (wait, "rate limited".to_owned())
             }
             Attempt::Transient(why) => {
-                if retries >= max_retries {
+                let backoff = FIRST_BACKOFF
+                    .saturating_mul(2u32.saturating_pow(retries))
+                    .min(MAX_BACKOFF);
+                let too_late = time_left().is_some_and(|left| backoff >= left);
+                if retries >= max_retries || too_late {
                     return Err(NotifyError::Transport(why));
                 }
-                let backoff = FIRST_BACKOFF.saturating_mul(2u32.saturating_pow(retries));
-                (backoff.min(MAX_BACKOFF), why)
+                (backoff, why)
             }
         };
         retries += 1;
@@ -309,9 +332,10 @@ async fn send<T>(
     token: Option<&str>,
     body: &[u8],
 ) -> Result<Answer, Attempt<T>> {
+    let timeout = time_left().map_or(REQUEST_TIMEOUT, |left| left.min(REQUEST_TIMEOUT));
     let mut request = http
         .post(url)
-        .timeout(REQUEST_TIMEOUT)
+        .timeout(timeout)
         .header(CONTENT_TYPE, JSON_UTF8)
         .body(body.to_vec());
     if let Some(token) = token {
@@ -584,6 +608,27 @@ mod tests {
             })
         ));
         assert_eq!(calls, 1);
+    }
+
+    #[tokio::test]
+    async fn a_retry_after_past_the_deadline_is_not_waited_for() {
+        let mut calls = 0;
+        let stop = tokio::time::Instant::now() + Duration::from_secs(2);
+        let result: Result<(), _> = until(
+            stop,
+            with_retries(3, || {
+                calls += 1;
+                async { Attempt::RateLimited(5) }
+            }),
+        )
+        .await;
+        assert!(matches!(
+            result,
+            Err(NotifyError::RateLimited {
+                retry_after_secs: 5
+            })
+        ));
+        assert_eq!(calls, 1, "5 s of Retry-After do not fit in the 2 s left");
     }
 
     #[tokio::test]

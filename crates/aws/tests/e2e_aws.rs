@@ -221,7 +221,7 @@ fn create_grant_denied(id: &str, key_arn: &str, request: &str) -> Value {
 /// would receive.
 async fn sqs_batch(w: &World) -> Value {
     let mut records = Vec::new();
-    for _ in 0..20 {
+    for _ in 0..40 {
         let received = w
             .sqs
             .receive_message()
@@ -325,6 +325,15 @@ async fn a_storm_of_live_checks_costs_calls_per_key_not_per_instance() {
         .await
         .unwrap();
     assert_eq!(response["batchItemFailures"], json!([]));
+    // The members that joined after the post are rendered by one flush,
+    // queued with an SQS delay of at most the update interval.
+    tokio::time::sleep(std::time::Duration::from_secs(6)).await;
+    let flush = sqs_batch(&w).await;
+    assert_eq!(flush["Records"].as_array().unwrap().len(), 1, "{flush}");
+    let response = handle(&w.pipeline, &flush, at(T0) + Duration::minutes(16))
+        .await
+        .unwrap();
+    assert_eq!(response["batchItemFailures"], json!([]));
 
     let messages = w.slack.messages();
     let posts = messages.iter().filter(|m| m["kind"] == "post").count();
@@ -334,6 +343,8 @@ async fn a_storm_of_live_checks_costs_calls_per_key_not_per_instance() {
         "one message for the storm: {:?}",
         headers(&messages)
     );
+    let updates = messages.iter().filter(|m| m["kind"] == "update").count();
+    assert_eq!(updates, 1, "one coalesced update");
     let last = headers(&messages).pop().unwrap();
     assert!(
         last.starts_with("40 EC2 instances failed to start"),
@@ -542,7 +553,18 @@ async fn the_200_instance_storm_sample_is_one_slack_message_updated_in_place() {
             .await
             .unwrap();
     }
+    // The queued checks and the one flush of the coalesced updates.
+    let batch = sqs_batch(&w).await;
+    let response = handle(&w.pipeline, &batch, at("2026-11-20T07:20:10Z"))
+        .await
+        .unwrap();
+    assert_eq!(response["batchItemFailures"], json!([]), "{response}");
     let messages = w.slack.messages();
+    let updates = messages.iter().filter(|m| m["kind"] == "update").count();
+    assert_eq!(
+        updates, 1,
+        "chat.update coalesced into one flush: {updates}"
+    );
     let posts: Vec<&Value> = messages.iter().filter(|m| m["kind"] == "post").collect();
     assert_eq!(
         posts.len(),

@@ -4,7 +4,8 @@
 use aws_sdk_dynamodb::config::{Credentials, Region};
 use chrono::{DateTime, Utc};
 use serde_json::Value;
-use start_doctor_aws::lambda::{handle_state_change_input, HandlerError, StateChangeInput};
+use start_doctor_aws::lambda::{handle_state_change_input, HandlerError};
+use start_doctor_core::pipeline::Deadline;
 use start_doctor_core::pipeline::Pipeline;
 use start_doctor_core::ports::{Annotator, Deferrer, LiveChecks, Notifier, Store};
 
@@ -21,7 +22,9 @@ pub async fn sdk_config() -> aws_config::SdkConfig {
 }
 
 /// Hands `payload` (an EventBridge event or an SQS batch) to the handler
-/// the functions run, as the Lambda runtime would after deserialising it.
+/// the functions run, as the Lambda runtime would, with Lambda's longest
+/// timeout (15 minutes) left: these tests are about what is posted, not
+/// about moto's speed; `e2e_faults` runs with the template's timeouts.
 pub async fn handle<S, N, L, D, A>(
     pipeline: &Pipeline<S, N, L, D, A>,
     payload: &Value,
@@ -34,7 +37,25 @@ where
     D: Deferrer,
     A: Annotator,
 {
-    let input: StateChangeInput = serde_json::from_value(payload.clone())
-        .map_err(|e| HandlerError::Unreadable(e.to_string()))?;
-    handle_state_change_input(pipeline, input, now).await
+    handle_within(pipeline, payload, now, std::time::Duration::from_secs(900)).await
+}
+
+/// [`handle`] for an invocation with `left` before its deadline.
+pub async fn handle_within<S, N, L, D, A>(
+    pipeline: &Pipeline<S, N, L, D, A>,
+    payload: &Value,
+    now: DateTime<Utc>,
+    left: std::time::Duration,
+) -> Result<Value, HandlerError>
+where
+    S: Store,
+    N: Notifier,
+    L: LiveChecks,
+    D: Deferrer,
+    A: Annotator,
+{
+    let deadline = Deadline(now + chrono::Duration::from_std(left).unwrap_or_default());
+    let stop = tokio::time::Instant::now()
+        + left.saturating_sub(start_doctor_aws::lambda::DEADLINE_MARGIN);
+    handle_state_change_input(pipeline, payload, now, (deadline, stop)).await
 }

@@ -4,6 +4,7 @@
 
 mod e2e_annotate;
 mod e2e_aws;
+mod e2e_faults;
 mod live_inference;
 mod slack_delivery;
 mod store_dynamodb;

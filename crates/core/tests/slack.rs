@@ -60,7 +60,17 @@ fn storm_is_one_message_listing_the_first_instances() {
         .collect::<Vec<_>>()
         .join("\n");
     assert!(all.contains("Instances (200)"));
-    assert!(all.contains("…and 180 more"));
+    assert!(all.contains("…and 180 more"), "volumes");
+    // The instance links fill the field whole: none is cut in half, and
+    // the count of those left out survives.
+    let instances = texts(&message)
+        .into_iter()
+        .map(|(_, t)| t)
+        .find(|t| t.starts_with("*Instances (200)*"))
+        .unwrap();
+    assert!(instances.ends_with("\n…and 186 more"), "{instances}");
+    assert_eq!(instances.matches('<').count(), 14);
+    assert_eq!(instances.matches('>').count(), 14);
     assert!(message["blocks"][0]["text"]["text"]
         .as_str()
         .unwrap()

@@ -109,12 +109,34 @@ impl SlackReceiver {
         );
     }
 
+    /// Holds the next `n` Slack requests `secs` seconds each, then drops
+    /// them unanswered and unrecorded (a Slack that hangs).
+    pub fn hang_next(&self, n: u32, secs: f64) {
+        self.request(
+            "POST",
+            "/_control",
+            &json!({"hang_next": n, "hang_seconds": secs}),
+        );
+    }
+
+    /// Enforces Slack's rate tiers: at most `limits[method]` requests per
+    /// sliding minute per method (`chat.postMessage`, `chat.update`,
+    /// `webhook`), answering 429 with the `Retry-After` until a slot frees.
+    pub fn per_minute(&self, limits: &[(&str, u32)]) {
+        let limits: serde_json::Map<String, Value> = limits
+            .iter()
+            .map(|(m, n)| ((*m).to_owned(), json!(n)))
+            .collect();
+        self.request("POST", "/_control", &json!({ "per_minute": limits }));
+    }
+
     /// Makes the next `n` Slack requests answer 500.
     pub fn fail_next(&self, n: u32) {
         self.request("POST", "/_control", &json!({"fail_next": n}));
     }
 
-    /// How many 429s and 500s it has answered: `{"rate_limited", "failed", "rate_limit_next"}`.
+    /// How many 429s and 500s it has answered and requests it dropped or
+    /// saw: `{"rate_limited", "failed", "rate_limit_next", "hung", "calls": {method: n}}`.
     pub fn control(&self) -> Value {
         self.request("GET", "/_control", &Value::Null)
     }

@@ -22,6 +22,8 @@ struct Inner {
     events: BTreeMap<(String, String), String>,
     /// Records by key.
     records: BTreeMap<String, Record>,
+    /// Every [`Store::contended`] wait asked for, by attempt.
+    contended: Vec<u32>,
 }
 
 impl MemoryStore {
@@ -38,6 +40,11 @@ impl MemoryStore {
     /// The keys of every record, in order.
     pub fn record_keys(&self) -> Vec<String> {
         self.lock().records.keys().cloned().collect()
+    }
+
+    /// The attempts of every backoff after a lost write, in order.
+    pub fn contended_attempts(&self) -> Vec<u32> {
+        self.lock().contended.clone()
     }
 
     fn lock(&self) -> MutexGuard<'_, Inner> {
@@ -102,6 +109,10 @@ impl Store for MemoryStore {
             },
         );
         Ok(true)
+    }
+
+    async fn contended(&self, attempt: u32) {
+        self.lock().contended.push(attempt);
     }
 }
 

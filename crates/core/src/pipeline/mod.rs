@@ -25,7 +25,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::diagnosis::{Cause, Diagnosis};
-use crate::evidence::{Evidence, EvidenceSet};
+use crate::evidence::{Evidence, EvidenceSet, Origin};
 use crate::ids::{InstanceId, KeyArn, VolumeId};
 use crate::ports::{
     Annotator, DeferredCheck, Deferrer, LiveChecks, LiveRequest, NoAnnotator, Notifier,
@@ -65,6 +65,45 @@ pub enum PipelineError {
     /// Too many concurrent writers on one record; the event will be retried.
     #[error("record {0}: too much contention, giving up for now")]
     Contention(String),
+    /// Another invocation is publishing this instance right now; the event
+    /// will be retried once it is done.
+    #[error("record {0}: being published by another invocation, retry later")]
+    Busy(String),
+}
+
+/// When the invocation handling an event must be done: the Lambda
+/// context's deadline. The core has no clock: the adapter reads the
+/// deadline and the current time and passes both in. Claims taken by an
+/// invocation (the post of a group, the publishing of an instance) are
+/// leases that end [`LEASE_MARGIN_SECS`] after it, so that a later
+/// invocation takes over what a killed one left undone.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Deadline(pub DateTime<Utc>);
+
+impl Deadline {
+    /// The deadline `secs` seconds after `now` (tests, local runs).
+    pub fn after(now: DateTime<Utc>, secs: i64) -> Self {
+        Self(now + Duration::seconds(secs))
+    }
+}
+
+/// How long after its holder's deadline a lease ends.
+pub const LEASE_MARGIN_SECS: i64 = 5;
+
+/// An invocation's time: when it started and when it must be done.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct When {
+    /// When the event was received.
+    pub(crate) now: DateTime<Utc>,
+    /// When the invocation must be done.
+    pub(crate) deadline: Deadline,
+}
+
+impl When {
+    /// Until when a claim taken now holds.
+    pub(crate) fn lease_until(&self) -> DateTime<Utc> {
+        self.deadline.0.max(self.now) + Duration::seconds(LEASE_MARGIN_SECS)
+    }
 }
 
 /// Tunables, from the environment in production.
@@ -149,15 +188,17 @@ fn event_id_of(item: &Evidence) -> Option<&str> {
         _ => None,
     }
 }
-
 impl<S: Store, N: Notifier, L: LiveChecks, D: Deferrer, A: Annotator> Pipeline<S, N, L, D, A> {
     /// Handles one EventBridge event (EC2 state change or CloudTrail API
-    /// call) received at `now`.
+    /// call) received at `now` by an invocation that must be done by
+    /// `deadline`.
     pub async fn handle_event(
         &self,
         payload: &Value,
         now: DateTime<Utc>,
+        deadline: Deadline,
     ) -> Result<EventOutcome, PipelineError> {
+        let when = When { now, deadline };
         let envelope_id = payload
             .get("id")
             .and_then(Value::as_str)
@@ -179,7 +220,7 @@ impl<S: Store, N: Notifier, L: LiveChecks, D: Deferrer, A: Annotator> Pipeline<S
             redelivered: !document.evidence.is_empty(),
             evaluations: Vec::new(),
         };
-        let mut affected: Vec<InstanceId> = Vec::new();
+        let mut affected: Vec<(Origin, InstanceId)> = Vec::new();
         for item in &document.evidence {
             let event_id = event_id_of(item).unwrap_or(&envelope_id).to_owned();
             let stored = StoredEvent {
@@ -195,27 +236,36 @@ impl<S: Store, N: Notifier, L: LiveChecks, D: Deferrer, A: Annotator> Pipeline<S
         }
         affected.sort();
         affected.dedup();
-        for instance in affected {
+        for (origin, instance) in affected {
             outcome
                 .evaluations
-                .push(self.evaluate(&instance, now).await?);
+                .push(self.evaluate(&origin, &instance, when).await?);
         }
         Ok(outcome)
     }
 
-    /// The instances an item may complete the picture of.
-    async fn instances_concerned(&self, item: &Evidence) -> Result<Vec<InstanceId>, PipelineError> {
+    /// The instances an item may complete the picture of, with their
+    /// account and region.
+    async fn instances_concerned(
+        &self,
+        item: &Evidence,
+    ) -> Result<Vec<(Origin, InstanceId)>, PipelineError> {
+        let with = |origin: &Origin, ids: Vec<InstanceId>| -> Vec<(Origin, InstanceId)> {
+            ids.into_iter().map(|i| (origin.clone(), i)).collect()
+        };
         Ok(match item {
-            Evidence::StateChange(s) => vec![s.instance_id.clone()],
-            Evidence::StartCall(c) => c.instance_ids.clone(),
+            Evidence::StateChange(s) => with(&s.origin, vec![s.instance_id.clone()]),
+            Evidence::StartCall(c) => with(&c.origin, c.instance_ids.clone()),
             Evidence::KmsFailure(k) => match (&k.grantee_instance, &k.request_id) {
-                (Some(id), _) => vec![id.clone()],
+                (Some(id), _) => with(&k.origin, vec![id.clone()]),
                 (None, Some(request)) => {
-                    let set = self.load(&partition::request(request)).await?;
-                    set.start_calls
+                    let set = self.load(&partition::request(&k.origin, request)).await?;
+                    let ids = set
+                        .start_calls
                         .values()
                         .flat_map(|c| c.instance_ids.clone())
-                        .collect()
+                        .collect();
+                    with(&k.origin, ids)
                 }
                 (None, None) => Vec::new(),
             },
@@ -243,29 +293,32 @@ impl<S: Store, N: Notifier, L: LiveChecks, D: Deferrer, A: Annotator> Pipeline<S
         Ok(set)
     }
 
-    /// Everything stored about `instance`: its own partition, the requests
-    /// of its start calls, its volumes, and its principal's recent KMS
-    /// failures.
+    /// Everything stored about `instance` of `origin`: its own partition,
+    /// the requests of its start calls, its volumes, and its principal's
+    /// recent KMS failures.
     async fn gather(
         &self,
+        origin: &Origin,
         instance: &InstanceId,
-        volumes: &[VolumeId],
     ) -> Result<EvidenceSet, PipelineError> {
-        let mut set = self.load(&partition::instance(instance)).await?;
+        let mut set = self.load(&partition::instance(origin, instance)).await?;
         let mut extra: Vec<String> = Vec::new();
         for call in set.start_calls.values() {
-            extra.extend(call.request_id.as_deref().map(partition::request));
+            extra.extend(
+                call.request_id
+                    .as_deref()
+                    .map(|r| partition::request(origin, r)),
+            );
             if let Some(principal) = &call.principal {
-                extra.extend(partition::principal_windows(principal, call.time));
+                extra.extend(partition::principal_windows(origin, principal, call.time));
             }
         }
         extra.extend(
             set.kms_failures
                 .values()
                 .filter_map(|f| f.volume_id.as_ref())
-                .map(partition::volume),
+                .map(|v| partition::volume(origin, v)),
         );
-        extra.extend(volumes.iter().map(partition::volume));
         extra.sort();
         extra.dedup();
         for key in extra {
@@ -274,13 +327,15 @@ impl<S: Store, N: Notifier, L: LiveChecks, D: Deferrer, A: Annotator> Pipeline<S
         Ok(set)
     }
 
-    /// Re-diagnoses `instance` from the store and acts on the result.
-    pub async fn evaluate(
+    /// Re-diagnoses `instance` of `origin` from the store and acts on the
+    /// result.
+    async fn evaluate(
         &self,
+        origin: &Origin,
         instance: &InstanceId,
-        now: DateTime<Utc>,
+        when: When,
     ) -> Result<Evaluation, PipelineError> {
-        let set = self.gather(instance, &[]).await?;
+        let set = self.gather(origin, instance).await?;
         let running = running_since(&set, instance);
         let diagnosis = match diagnosis_of(&set, instance) {
             // Started fine after the failure (or never failed): recovery.
@@ -289,10 +344,13 @@ impl<S: Store, N: Notifier, L: LiveChecks, D: Deferrer, A: Annotator> Pipeline<S
         };
         let Some(diagnosis) = diagnosis else {
             if let Some(since) = running {
+                self.end_deferral(origin, instance, since).await?;
+                let ikey = notice::instance_key(origin, instance);
                 if notice::recover(
                     &self.store,
                     &self.notifier,
                     &self.annotator,
+                    &ikey,
                     instance,
                     since,
                 )
@@ -308,83 +366,110 @@ impl<S: Store, N: Notifier, L: LiveChecks, D: Deferrer, A: Annotator> Pipeline<S
             });
         };
         if diagnosis.cause != Cause::InternalErrorUnexplained {
-            return self.publish(diagnosis, now).await;
+            return self.publish(diagnosis, when).await;
         }
-        if self.claim_deferral(instance, diagnosis.failed_at).await? {
-            let wait = self.settings.cloudtrail_wait_secs;
-            let check = DeferredCheck {
-                instance_id: instance.clone(),
-                account: diagnosis.account.clone(),
-                region: diagnosis.region.clone(),
-                failed_at: diagnosis.failed_at,
-                not_before: now + Duration::seconds(i64::from(wait)),
-            };
-            self.deferrer.defer(&check, wait).await?;
-        }
+        self.defer_once(origin, instance, diagnosis.failed_at, when)
+            .await?;
         Ok(Evaluation::Deferred {
             instance_id: instance.clone(),
         })
     }
 
-    /// Claims the one deferred check of a failure. Events of one failed
-    /// attempt (`stopping`, then `stopped`) move its failure time by seconds;
-    /// a failure more than an hour from the claimed one is a new attempt.
-    async fn claim_deferral(
+    /// Defers the one check of a failure. The check is sent first and the
+    /// claim written after it: a failure in between sends a second check
+    /// on the retry (harmless: publishing is idempotent), never none.
+    /// Events of one failed attempt (`stopping`, then `stopped`) move its
+    /// failure time by seconds; a failure more than an hour from the
+    /// claimed one, or after the instance recovered, is a new attempt.
+    async fn defer_once(
         &self,
+        origin: &Origin,
         instance: &InstanceId,
         failed_at: Option<DateTime<Utc>>,
-    ) -> Result<bool, PipelineError> {
-        #[derive(Serialize, Deserialize)]
-        struct Claim {
-            failed_at: Option<DateTime<Utc>>,
-        }
-        let key = format!("deferred#{instance}");
-        let body = serde_json::to_string(&Claim { failed_at }).unwrap_or_default();
-        let expected = match self.store.record(&key).await? {
-            None => None,
-            Some(record) => {
-                let claimed: Option<Claim> = serde_json::from_str(&record.body).ok();
-                let same_attempt = match (claimed.and_then(|c| c.failed_at), failed_at) {
+        when: When,
+    ) -> Result<(), PipelineError> {
+        let key = deferral_key(origin, instance);
+        let current = self.store.record(&key).await?;
+        if let Some(record) = &current {
+            let claimed: Option<DeferralClaim> = serde_json::from_str(&record.body).ok();
+            if let Some(claim) = claimed.filter(|c| c.recovered_at.is_none()) {
+                let same_attempt = match (claim.failed_at, failed_at) {
                     (Some(a), Some(b)) => (a - b).abs() < Duration::hours(1),
                     _ => true,
                 };
                 if same_attempt {
-                    return Ok(false);
+                    return Ok(());
                 }
-                Some(record.version)
             }
+        }
+        let wait = self.settings.cloudtrail_wait_secs;
+        let check = DeferredCheck {
+            instance_id: instance.clone(),
+            account: origin.account.clone(),
+            region: origin.region.clone(),
+            failed_at,
+            not_before: when.now + Duration::seconds(i64::from(wait)),
+            flush_group: None,
         };
-        Ok(self.store.put_record(&key, &body, expected).await?)
+        self.deferrer.defer(&check, wait).await?;
+        let claim = DeferralClaim {
+            failed_at,
+            recovered_at: None,
+        };
+        let body = serde_json::to_string(&claim).unwrap_or_default();
+        // Losing this race means another invocation deferred it too.
+        self.store
+            .put_record(&key, &body, current.map(|r| r.version))
+            .await?;
+        Ok(())
     }
 
-    async fn publish(
+    /// Ends the deferral claim of a failure the instance recovered from, so
+    /// that its next failure is deferred again.
+    async fn end_deferral(
         &self,
-        diagnosis: Diagnosis,
-        now: DateTime<Utc>,
-    ) -> Result<Evaluation, PipelineError> {
-        let instance_id = diagnosis.instance_id.clone();
-        let cause = diagnosis.cause;
-        notice::publish(
+        origin: &Origin,
+        instance: &InstanceId,
+        since: DateTime<Utc>,
+    ) -> Result<(), PipelineError> {
+        notice::update_record(
             &self.store,
-            &self.notifier,
-            &self.annotator,
-            &self.settings,
-            diagnosis,
-            now,
+            &deferral_key(origin, instance),
+            |claim: &mut DeferralClaim| {
+                let ends =
+                    claim.recovered_at.is_none() && claim.failed_at.is_none_or(|f| since > f);
+                if ends {
+                    claim.recovered_at = Some(since);
+                }
+                ends
+            },
         )
         .await?;
+        Ok(())
+    }
+
+    async fn publish(&self, diagnosis: Diagnosis, when: When) -> Result<Evaluation, PipelineError> {
+        let instance_id = diagnosis.instance_id.clone();
+        let cause = diagnosis.cause;
+        // Boxed: publishing is a deep chain of futures, and a future that
+        // size on the stack overflows a 2 MB thread in debug builds.
+        Box::pin(notice::publish(self, diagnosis, when)).await?;
         Ok(Evaluation::Published { instance_id, cause })
     }
 
-    /// Runs deferred checks at `now`: stored evidence, then live checks,
-    /// then one CloudTrail lookup for what is still unexplained; publishes
-    /// what it finds. Returns, per check, its result; a failed check does
-    /// not stop the others.
+    /// Runs deferred checks at `now` (by an invocation that must be done by
+    /// `deadline`): stored evidence, then live checks, then one CloudTrail
+    /// lookup for what is still unexplained; publishes what it finds,
+    /// unless the instance has run since it failed. Flushes of stale group
+    /// messages render their latest state. Returns, per check, its result;
+    /// a failed check does not stop the others.
     pub async fn handle_deferred(
         &self,
         checks: &[DeferredCheck],
         now: DateTime<Utc>,
+        deadline: Deadline,
     ) -> Vec<Result<Option<Evaluation>, PipelineError>> {
+        let when = When { now, deadline };
         let mut results: Vec<Result<Option<Evaluation>, PipelineError>> =
             checks.iter().map(|_| Ok(None)).collect();
         let mut open: Vec<OpenCheck> = Vec::new();
@@ -401,12 +486,25 @@ impl<S: Store, N: Notifier, L: LiveChecks, D: Deferrer, A: Annotator> Pipeline<S
                     .map_err(PipelineError::from);
                 continue;
             }
-            match self.gather(&check.instance_id, &[]).await {
+            if let Some(gkey) = &check.flush_group {
+                results[index] = notice::flush(self, gkey, when).await.map(|()| None);
+                continue;
+            }
+            let origin = Origin {
+                account: check.account.clone(),
+                region: check.region.clone(),
+            };
+            match self.gather(&origin, &check.instance_id).await {
                 Err(e) => results[index] = Err(e),
                 Ok(set) => match diagnosis_of(&set, &check.instance_id) {
                     None => {}
+                    Some(d) if ran_since(&set, &d) => {
+                        results[index] = Ok(Some(Evaluation::NoFailure {
+                            instance_id: d.instance_id,
+                        }));
+                    }
                     Some(d) if d.cause != Cause::InternalErrorUnexplained => {
-                        results[index] = self.publish(d, now).await.map(Some);
+                        results[index] = self.publish(d, when).await.map(Some);
                     }
                     Some(diagnosis) => open.push(OpenCheck {
                         index,
@@ -443,13 +541,52 @@ impl<S: Store, N: Notifier, L: LiveChecks, D: Deferrer, A: Annotator> Pipeline<S
                         ..check
                     });
                 } else {
-                    results[check.index] = self.publish(d, now).await.map(Some);
+                    results[check.index] = self.publish(d, when).await.map(Some);
                 }
             }
             open = still;
         }
         results
     }
+}
+
+/// The record key of an instance's deferral claim.
+fn deferral_key(origin: &Origin, instance: &InstanceId) -> String {
+    format!("deferred#{}#{instance}", notice::scope(origin))
+}
+
+/// The claim of a failure's one deferred check.
+#[derive(Serialize, Deserialize)]
+struct DeferralClaim {
+    /// When the failure happened.
+    failed_at: Option<DateTime<Utc>>,
+    /// When the instance ran again, which ends the claim.
+    #[serde(default)]
+    recovered_at: Option<DateTime<Utc>>,
+}
+
+/// Whether the instance of `d` has run since its failure.
+fn ran_since(set: &EvidenceSet, d: &Diagnosis) -> bool {
+    set.state_changes.values().any(|c| {
+        c.instance_id == d.instance_id
+            && c.state == crate::evidence::InstanceState::Running
+            && d.failed_at.is_none_or(|f| c.time > f)
+    })
+}
+
+/// How long to wait after losing a conditional write for the `attempt`-th
+/// time (0-based): "full jitter" over an exponential ceiling (25 ms,
+/// doubling, at most 1 s), `jitter` in `[0, 1)` drawn by the caller, so
+/// that writers that collided do not collide again in step.
+pub fn contention_backoff(attempt: u32, jitter: f64) -> std::time::Duration {
+    let ceiling_ms = 25u64.saturating_mul(1u64 << attempt.min(10)).min(1000);
+    let jitter = if jitter.is_finite() {
+        jitter.clamp(0.0, 1.0)
+    } else {
+        0.0
+    };
+    // A ceiling of at most 1000 ms times a fraction fits in u64.
+    std::time::Duration::from_millis((ceiling_ms as f64 * jitter) as u64)
 }
 
 /// A deferred check still unexplained by what is stored.

@@ -24,6 +24,11 @@ pub struct DeferredCheck {
     /// Not before this time (for waits longer than the deferral mechanism's
     /// own maximum delay, the check is deferred again).
     pub not_before: DateTime<Utc>,
+    /// Not a check of the instance but the flush of this storm group's
+    /// message: its latest state is rendered (the instance is the member
+    /// whose joining asked for the flush).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub flush_group: Option<String>,
 }
 
 /// Defers a check (SQS delay queue in production).

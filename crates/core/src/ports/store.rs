@@ -74,4 +74,13 @@ pub trait Store: Send + Sync {
         body: &str,
         expected: Option<u64>,
     ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
+    /// Waits before the next try after a conditional write lost (or a
+    /// write failed) for the `attempt`-th time (0-based). Production
+    /// stores sleep [`crate::pipeline::contention_backoff`] with random
+    /// jitter; the default does not wait.
+    fn contended(&self, attempt: u32) -> impl Future<Output = ()> + Send {
+        let _ = attempt;
+        async {}
+    }
 }

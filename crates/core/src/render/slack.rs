@@ -117,6 +117,39 @@ pub fn fit(text: &str, max: usize) -> String {
     cut
 }
 
+/// As many whole `items` (of `total`) as fit in `max` characters, joined
+/// by commas, and `…and N more` for the rest: a link is never cut in half
+/// and the count of what is left out always shows.
+pub fn whole_items(items: &[String], total: usize, max: usize) -> String {
+    let mut out = String::new();
+    let mut used = 0;
+    for (shown, item) in items.iter().enumerate() {
+        let rest = total.saturating_sub(shown + 1);
+        let tail = if rest > 0 {
+            format!("\n…and {rest} more").chars().count()
+        } else {
+            0
+        };
+        let sep = if shown == 0 { 0 } else { 2 };
+        let len = item.chars().count();
+        if used + sep + len + tail > max {
+            let left = total.saturating_sub(shown);
+            out.push_str(&format!("\n…and {left} more"));
+            return out;
+        }
+        if shown > 0 {
+            out.push_str(", ");
+        }
+        out.push_str(item);
+        used += sep + len;
+    }
+    let left = total.saturating_sub(items.len());
+    if left > 0 {
+        out.push_str(&format!("\n…and {left} more"));
+    }
+    out
+}
+
 /// The key diagnoses are grouped by: one message per distinct value.
 pub type GroupKey = (Cause, Option<PrincipalArn>, Option<KeyArn>);
 
@@ -239,21 +272,15 @@ pub fn group_message(first: &Diagnosis, instances: &[InstanceId], volumes: &[Vol
             format!("{}{name}", instance_link(&first.instance_id, region)),
         ));
     } else {
-        let listed: Vec<String> = instances
+        let label = format!("Instances ({count})");
+        let links: Vec<String> = instances
             .iter()
             .take(LISTED_INSTANCES)
             .map(|i| instance_link(i, region))
             .collect();
-        let more = count.saturating_sub(LISTED_INSTANCES);
-        let tail = if more > 0 {
-            format!("\n…and {more} more")
-        } else {
-            String::new()
-        };
-        fields.push(field(
-            &format!("Instances ({count})"),
-            format!("{}{tail}", listed.join(", ")),
-        ));
+        // The label and its newline come first in the field.
+        let room = FIELD_MAX.saturating_sub(label.chars().count() + 3);
+        fields.push(field(&label, whole_items(&links, count, room)));
     }
     let place = [first.account.as_deref(), first.region.as_deref()]
         .into_iter()
@@ -379,6 +406,19 @@ pub fn cause_found_reply(d: &Diagnosis) -> Value {
     reply(&format!(
         "Cause found: {} (`{}`). The message above now shows the fix.",
         escape(&d.summary),
+        d.cause
+    ))
+}
+
+/// The thread reply that says an instance that had recovered failed to
+/// start again.
+pub fn failed_again_reply(d: &Diagnosis) -> Value {
+    reply(&format!(
+        "{} failed to start again{} (`{}`). The message above lists it again.",
+        d.instance_id,
+        d.failed_at
+            .map(|t| format!(" at {}", t.format("%Y-%m-%d %H:%M:%S UTC")))
+            .unwrap_or_default(),
         d.cause
     ))
 }

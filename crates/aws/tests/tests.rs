@@ -5,6 +5,7 @@
 mod e2e_annotate;
 mod e2e_aws;
 mod live_inference;
+mod preflight_fn;
 mod slack_delivery;
 mod store_dynamodb;
 mod support;

@@ -95,6 +95,9 @@ pub struct CrossAccount {
     pub role_name: String,
 }
 
+/// Clients by (account, region).
+type ClientCache = BTreeMap<(Option<String>, Option<String>), Clients>;
+
 /// Live checks through the AWS SDK, built once per Lambda container.
 #[derive(Debug)]
 pub struct AwsLiveChecks {
@@ -104,7 +107,7 @@ pub struct AwsLiveChecks {
     home_config: Option<aws_config::SdkConfig>,
     cross_account: Option<CrossAccount>,
     /// Clients by (account, region), built once per container.
-    assumed: Mutex<BTreeMap<(Option<String>, Option<String>), Clients>>,
+    assumed: Mutex<ClientCache>,
     last_lookup: Mutex<Option<Instant>>,
     calls: AtomicUsize,
 }

@@ -15,7 +15,7 @@ use start_doctor_core::evidence::{Evidence, EvidenceSet};
 use start_doctor_core::ids::{InstanceId, KeyArn, VolumeId};
 use start_doctor_core::ports::{MessageRef, Notifier, NotifyError, Store, StoreError};
 use start_doctor_core::preflight::scope::{failing_groups, passing_instances, GroupKey, Scope};
-use start_doctor_core::preflight::{preflight, Preflight};
+use start_doctor_core::preflight::{preflight, Preflight, PreflightVerdict};
 use start_doctor_core::render::slack;
 
 use crate::live::{instance_evidence, warn, AwsLiveChecks, Clients, MAX_LOOKUP_PAGES};
@@ -334,6 +334,16 @@ impl<S: Store, N: Notifier> PreflightRun<S, N> {
                 continue;
             }
             if let Some((record, _)) = self.group_record(&id).await? {
+                // A check that cannot answer now (a read failed, a policy
+                // went missing) proves no fix: the group stays open.
+                let undecided = report.checks.iter().any(|c| {
+                    c.principal_arn == key.0
+                        && c.verdict == PreflightVerdict::Unknown
+                        && record.instances.contains(&c.instance_id)
+                });
+                if undecided {
+                    continue;
+                }
                 let passing: Vec<InstanceId> = passing_instances(report, &key.0)
                     .into_iter()
                     .filter(|i| record.instances.contains(i))

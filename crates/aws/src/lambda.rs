@@ -27,7 +27,10 @@ use serde_json::Value;
 use start_doctor_core::pipeline::{Deadline, EventOutcome, Pipeline, PipelineError};
 use start_doctor_core::ports::{Annotator, DeferredCheck, Deferrer, LiveChecks, Notifier, Store};
 
-use crate::config::{self, AwsPipeline, Config};
+use crate::config::{self, AwsPipeline, Config, SlackNotifier};
+use crate::dynamodb::DynamoStore;
+use crate::live::AwsLiveChecks;
+use crate::preflight::{PreflightRun, DEFAULT_LOOKBACK_DAYS};
 
 /// Sets up JSON logs for CloudWatch, level from `RUST_LOG` (default info).
 pub fn init_tracing() {
@@ -55,6 +58,37 @@ pub async fn start() -> Result<AwsPipeline, lambda_runtime::Error> {
     Ok(config::pipeline(&config, &sdk)
         .await
         .inspect_err(|e| tracing::error!(error = %e, "start-up"))?)
+}
+
+/// JSON logs, configuration from the environment, clients built once:
+/// what the `preflight` function's `main` does before its runtime loop.
+/// It reads `STORE_TABLE`, the Slack settings and `PREFLIGHT_LOOKBACK_DAYS`
+/// (default 30); it defers nothing, so it needs no `DEFER_QUEUE_URL`.
+pub async fn start_preflight(
+) -> Result<PreflightRun<DynamoStore, SlackNotifier>, lambda_runtime::Error> {
+    init_tracing();
+    let env = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+    let config = Config::from_lookup(|name| match name {
+        "DEFER_QUEUE_URL" => Some(String::new()),
+        other => env(other),
+    })
+    .inspect_err(|e| tracing::error!(error = %e, "configuration"))?;
+    let lookback_days = match env("PREFLIGHT_LOOKBACK_DAYS") {
+        None => DEFAULT_LOOKBACK_DAYS,
+        Some(v) => v.trim().parse::<i64>().map_err(|e| {
+            tracing::error!(error = %e, "configuration");
+            format!("PREFLIGHT_LOOKBACK_DAYS: {v:?} is not a number of days ({e})")
+        })?,
+    };
+    let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+    Ok(PreflightRun {
+        live: AwsLiveChecks::new(&sdk),
+        store: DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), config.table.clone()),
+        notifier: config::slack_notifier(&config, &sdk)
+            .await
+            .inspect_err(|e| tracing::error!(error = %e, "start-up"))?,
+        lookback_days,
+    })
 }
 
 /// Why an invocation failed, as Lambda is told it.

@@ -7,6 +7,7 @@
 //! | [`dynamodb`] | `Store` |
 //! | [`slack`] | `Notifier` (Incoming Webhook, or the Web API with a bot token) |
 //! | [`live`] | `LiveChecks` (EC2, KMS, IAM, CloudTrail) |
+//! | [`preflight`] | the preflight function (over `Store` and `Notifier`) |
 //! | [`defer`] | `Deferrer` (SQS delay queue) |
 //! | [`annotate`] | `Annotator` (OpsCenter, Incident Manager, EventBridge, tags) |
 
@@ -18,4 +19,5 @@ pub mod defer;
 pub mod dynamodb;
 pub mod lambda;
 pub mod live;
+pub mod preflight;
 pub mod slack;

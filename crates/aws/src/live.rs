@@ -20,7 +20,8 @@ use tokio::sync::Mutex;
 use tokio::time::Instant;
 
 use start_doctor_core::evidence::{
-    Evidence, InstanceReport, KeyReport, Origin, PolicySimulation, SimulatedDecision, VolumeReport,
+    Evidence, InstanceReport, KeyPolicyReport, KeyReport, Origin, PolicySimulation,
+    SimulatedDecision, VolumeReport,
 };
 use start_doctor_core::ids::{
     partition_of_region, region_of_zone, InstanceId, KeyArn, PrincipalArn, VolumeId,
@@ -55,6 +56,16 @@ impl Clients {
         }
     }
 
+    /// The EC2 client.
+    pub fn ec2(&self) -> &aws_sdk_ec2::Client {
+        &self.ec2
+    }
+
+    /// The IAM client.
+    pub fn iam(&self) -> &aws_sdk_iam::Client {
+        &self.iam
+    }
+
     /// Clients given one by one (tests mix emulated and mocked services).
     pub fn from_parts(
         ec2: aws_sdk_ec2::Client,
@@ -84,6 +95,9 @@ pub struct CrossAccount {
     pub role_name: String,
 }
 
+/// Clients by (account, region).
+type ClientCache = BTreeMap<(Option<String>, Option<String>), Clients>;
+
 /// Live checks through the AWS SDK, built once per Lambda container.
 #[derive(Debug)]
 pub struct AwsLiveChecks {
@@ -93,7 +107,7 @@ pub struct AwsLiveChecks {
     home_config: Option<aws_config::SdkConfig>,
     cross_account: Option<CrossAccount>,
     /// Clients by (account, region), built once per container.
-    assumed: Mutex<BTreeMap<(Option<String>, Option<String>), Clients>>,
+    assumed: Mutex<ClientCache>,
     last_lookup: Mutex<Option<Instant>>,
     calls: AtomicUsize,
 }
@@ -193,13 +207,13 @@ impl AwsLiveChecks {
         clients
     }
 
-    fn count(&self) {
+    pub(crate) fn count(&self) {
         self.calls.fetch_add(1, Ordering::SeqCst);
     }
 
     /// Calls `describe` once per [`DESCRIBE_CHUNK`] ids, counting each call;
     /// a failed call is logged and skipped so the other chunks still count.
-    async fn in_chunks<T: ToString, R, E, F, Fut>(
+    pub(crate) async fn in_chunks<T: ToString, R, E, F, Fut>(
         &self,
         ids: &[T],
         call: &str,
@@ -224,7 +238,7 @@ impl AwsLiveChecks {
         responses
     }
 
-    async fn instances(
+    pub(crate) async fn instances(
         &self,
         c: &Clients,
         ids: &[InstanceId],
@@ -247,45 +261,12 @@ impl AwsLiveChecks {
             })
             .await;
         for response in responses {
-            for reservation in response.reservations() {
-                for instance in reservation.instances() {
-                    let Some(instance_id) = instance.instance_id().and_then(InstanceId::parse)
-                    else {
-                        continue;
-                    };
-                    let report = InstanceReport::new(
-                        instance_id,
-                        instance.state().and_then(|s| s.name()).map(|n| n.as_str()),
-                        (
-                            instance.state_reason().and_then(|r| r.code()),
-                            instance.state_reason().and_then(|r| r.message()),
-                        ),
-                        instance
-                            .block_device_mappings()
-                            .iter()
-                            .filter_map(|m| m.ebs()?.volume_id())
-                            .filter_map(VolumeId::parse),
-                        instance
-                            .tags()
-                            .iter()
-                            .filter_map(|t| Some((t.key()?, t.value().unwrap_or_default()))),
-                        Origin {
-                            account: reservation.owner_id().map(str::to_owned),
-                            region: instance
-                                .placement()
-                                .and_then(|p| p.availability_zone())
-                                .and_then(region_of_zone),
-                        },
-                    );
-                    volumes.extend(report.volume_ids.iter().cloned());
-                    out.push(Evidence::Instance(report));
-                }
-            }
+            volumes.extend(instance_evidence(&response, out));
         }
         volumes
     }
 
-    async fn volumes(
+    pub(crate) async fn volumes(
         &self,
         c: &Clients,
         ids: &[VolumeId],
@@ -325,7 +306,12 @@ impl AwsLiveChecks {
         keys
     }
 
-    async fn key(&self, c: &Clients, key: &KeyArn, out: &mut Vec<Evidence>) -> Option<bool> {
+    pub(crate) async fn key(
+        &self,
+        c: &Clients,
+        key: &KeyArn,
+        out: &mut Vec<Evidence>,
+    ) -> Option<bool> {
         self.count();
         let described = match c.kms.describe_key().key_id(key.as_str()).send().await {
             Ok(r) => r,
@@ -349,7 +335,15 @@ impl AwsLiveChecks {
                 .send()
                 .await
             {
-                Ok(r) => r.policy().and_then(|p| key_policy_facts(p, key)),
+                Ok(r) => r.policy().and_then(|p| {
+                    // The document itself, for preflight's evaluator; the
+                    // facts, for the diagnosis of a failed start.
+                    out.push(Evidence::KeyPolicy(KeyPolicyReport {
+                        key: key.clone(),
+                        document: p.to_owned(),
+                    }));
+                    key_policy_facts(p, key)
+                }),
                 Err(e) => {
                     warn(
                         "kms:GetKeyPolicy",
@@ -452,7 +446,50 @@ impl AwsLiveChecks {
     }
 }
 
-fn warn(call: &str, error: &str) {
+/// The instances of one `DescribeInstances` response as evidence; returns
+/// their volumes.
+pub(crate) fn instance_evidence(
+    response: &aws_sdk_ec2::operation::describe_instances::DescribeInstancesOutput,
+    out: &mut Vec<Evidence>,
+) -> BTreeSet<VolumeId> {
+    let mut volumes = BTreeSet::new();
+    for reservation in response.reservations() {
+        for instance in reservation.instances() {
+            let Some(instance_id) = instance.instance_id().and_then(InstanceId::parse) else {
+                continue;
+            };
+            let report = InstanceReport::new(
+                instance_id,
+                instance.state().and_then(|s| s.name()).map(|n| n.as_str()),
+                (
+                    instance.state_reason().and_then(|r| r.code()),
+                    instance.state_reason().and_then(|r| r.message()),
+                ),
+                instance
+                    .block_device_mappings()
+                    .iter()
+                    .filter_map(|m| m.ebs()?.volume_id())
+                    .filter_map(VolumeId::parse),
+                instance
+                    .tags()
+                    .iter()
+                    .filter_map(|t| Some((t.key()?, t.value().unwrap_or_default()))),
+                Origin {
+                    account: reservation.owner_id().map(str::to_owned),
+                    region: instance
+                        .placement()
+                        .and_then(|p| p.availability_zone())
+                        .and_then(region_of_zone),
+                },
+            );
+            volumes.extend(report.volume_ids.iter().cloned());
+            out.push(Evidence::Instance(report));
+        }
+    }
+    volumes
+}
+
+pub(crate) fn warn(call: &str, error: &str) {
     tracing::warn!(
         call,
         error,
@@ -575,7 +612,7 @@ impl AwsLiveChecks {
 
     /// Reads up to [`MAX_LOOKUP_PAGES`] pages of one lookup, spaced to
     /// CloudTrail's rate.
-    async fn lookup_pages(
+    pub(crate) async fn lookup_pages(
         &self,
         c: &Clients,
         attribute: LookupAttribute,

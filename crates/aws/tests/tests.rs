@@ -6,6 +6,7 @@ mod e2e_annotate;
 mod e2e_aws;
 mod e2e_faults;
 mod live_inference;
+mod preflight_fn;
 mod slack_delivery;
 mod store_dynamodb;
 mod support;

@@ -6,10 +6,11 @@
 //! the `CreateGrant` EC2 makes for each encrypted volume. [`policy`] is the
 //! evaluator; [`check::preflight`] runs the check over an
 //! [`EvidenceSet`](crate::EvidenceSet) read by [`crate::read`]; [`render`]
-//! prints it.
+//! prints it; [`scope`] says what a run re-checks and groups its failures.
 
 pub mod check;
 pub mod policy;
 pub mod render;
+pub mod scope;
 
 pub use check::{preflight, Check, Preflight, PreflightVerdict, PrincipalSource};

@@ -436,3 +436,108 @@ pub fn recovered_reply(instance: &InstanceId, since: DateTime<Utc>, all: bool) -
         }
     ))
 }
+
+/// The preflight message of one failing group (see
+/// [`crate::preflight::scope::failing_groups`]): the instances `principal`
+/// will not be able to start because of `key`, and the fix.
+pub fn preflight_message(
+    (principal, key, cause): &crate::preflight::scope::GroupKey,
+    group: &crate::preflight::scope::FailingGroup,
+) -> Value {
+    let count = group.instances.len();
+    let region = group.place.1.as_deref();
+    let header = format!(
+        "Preflight: {count} EC2 instance{} will fail to start ({})",
+        if count == 1 { "" } else { "s" },
+        cause.title()
+    );
+    let listed: Vec<String> = group
+        .instances
+        .iter()
+        .take(LISTED_INSTANCES)
+        .map(|i| instance_link(i, region))
+        .collect();
+    let more = count.saturating_sub(LISTED_INSTANCES);
+    let tail = if more > 0 {
+        format!("\n…and {more} more")
+    } else {
+        String::new()
+    };
+    let mut blocks = vec![
+        json!({ "type": "header", "text": { "type": "plain_text", "text": fit(&header, HEADER_MAX), "emoji": true } }),
+        section(escape(&format!(
+            "The next start by {principal} will fail: {}",
+            group
+                .reasons
+                .first()
+                .map_or("the key refuses the grant EC2 makes", String::as_str)
+        ))),
+        json!({ "type": "section", "fields": [
+            field(&format!("Instances ({count})"), format!("{}{tail}", listed.join(", "))),
+            field("Started by", format!("`{}`", escape(principal.as_str()))),
+            field("KMS key", key_link(key)),
+        ]}),
+    ];
+    if let Some(remediation) = &group.remediation {
+        let steps: Vec<String> = remediation
+            .steps
+            .iter()
+            .enumerate()
+            .map(|(n, s)| format!("{}. {}", n + 1, escape(s)))
+            .collect();
+        blocks.push(section(format!("*Fix*\n{}", steps.join("\n"))));
+    }
+    blocks.push(json!({
+        "type": "context",
+        "elements": [{ "type": "mrkdwn", "text": format!("start-doctor preflight · cause `{cause}`") }]
+    }));
+    json!({ "text": fit(&escape(&header), SECTION_MAX), "blocks": blocks })
+}
+
+/// The preflight message of a group that no longer fails: what it listed,
+/// marked as fixed.
+pub fn preflight_fixed_message(
+    (principal, key, cause): &crate::preflight::scope::GroupKey,
+    instances: &[InstanceId],
+) -> Value {
+    let header = format!("Preflight: fixed ({})", cause.title());
+    let listed: Vec<&str> = instances
+        .iter()
+        .take(LISTED_INSTANCES)
+        .map(InstanceId::as_str)
+        .collect();
+    let text = format!(
+        "{} by `{}` on {} no longer fail{}: {}",
+        if instances.len() == 1 {
+            "The instance started"
+        } else {
+            "The instances started"
+        },
+        escape(principal.as_str()),
+        key_link(key),
+        if instances.len() == 1 { "s" } else { "" },
+        listed.join(", ")
+    );
+    json!({
+        "text": fit(&escape(&header), SECTION_MAX),
+        "blocks": [
+            { "type": "header", "text": { "type": "plain_text", "text": fit(&header, HEADER_MAX), "emoji": true } },
+            section(text),
+        ]
+    })
+}
+
+/// The thread reply of a preflight group whose instances now pass.
+pub fn preflight_passed_reply(instances: &[InstanceId]) -> Value {
+    let listed: Vec<&str> = instances.iter().map(InstanceId::as_str).collect();
+    reply(&format!(
+        "Fixed: {} now pass{} preflight: {}.",
+        if instances.len() == 1 {
+            "the instance"
+        } else {
+            "the instances"
+        },
+        if instances.len() == 1 { "es" } else { "" },
+        listed.join(", ")
+    ))
+}

@@ -131,9 +131,16 @@ impl From<HandlerError> for Diagnostic {
 /// answers (a retryable error) instead of being killed.
 pub const DEADLINE_MARGIN: std::time::Duration = std::time::Duration::from_secs(3);
 
+/// The budget assumed when the context carries no usable deadline (none,
+/// or one already past, as some local emulators send): the template's
+/// function `Timeout`.
+pub const FALLBACK_BUDGET: std::time::Duration = std::time::Duration::from_secs(30);
+
 /// The invocation's deadline from the Lambda context (`deadline`: epoch
 /// milliseconds), as the pipeline's [`Deadline`] and as the tokio instant
-/// the handler must be done by ([`DEADLINE_MARGIN`] before it).
+/// the handler must be done by: [`DEADLINE_MARGIN`] before it, or a tenth of
+/// the time left when that is less (a short budget is not spent on the
+/// margin alone).
 pub fn deadline_of(
     context: &lambda_runtime::Context,
     now: DateTime<Utc>,
@@ -141,9 +148,11 @@ pub fn deadline_of(
     let deadline = i64::try_from(context.deadline)
         .ok()
         .and_then(DateTime::<Utc>::from_timestamp_millis)
-        .unwrap_or(now);
+        .filter(|d| *d > now)
+        .unwrap_or_else(|| now + chrono::Duration::from_std(FALLBACK_BUDGET).unwrap_or_default());
     let left = (deadline - now).to_std().unwrap_or_default();
-    let stop = tokio::time::Instant::now() + left.saturating_sub(DEADLINE_MARGIN);
+    let margin = DEADLINE_MARGIN.min(left / 10);
+    let stop = tokio::time::Instant::now() + left.saturating_sub(margin);
     (Deadline(deadline), stop)
 }
 
@@ -325,4 +334,51 @@ fn batch_response(failures: Vec<String>) -> SqsBatchResponse {
         })
         .collect();
     response
+}
+
+#[cfg(test)]
+mod deadline_tests {
+    use super::*;
+
+    fn context(deadline_ms: u64) -> lambda_runtime::Context {
+        let mut context = lambda_runtime::Context::default();
+        context.deadline = deadline_ms;
+        context
+    }
+
+    #[tokio::test]
+    async fn a_missing_or_past_deadline_gets_the_template_budget() {
+        let now = Utc::now();
+        for deadline in [
+            0,
+            u64::try_from(now.timestamp_millis() - 1_000).unwrap_or(0),
+        ] {
+            let started = tokio::time::Instant::now();
+            let (Deadline(at), stop) = deadline_of(&context(deadline), now);
+            assert_eq!(
+                at,
+                now + chrono::Duration::seconds(30),
+                "deadline {deadline}"
+            );
+            let budget = stop - started;
+            assert!(
+                budget > std::time::Duration::from_secs(26)
+                    && budget <= std::time::Duration::from_millis(27_100),
+                "deadline {deadline}: {budget:?}"
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn a_short_budget_keeps_most_of_its_time() {
+        let now = Utc::now();
+        let deadline = u64::try_from(now.timestamp_millis() + 2_000).unwrap_or(0);
+        let started = tokio::time::Instant::now();
+        let (_, stop) = deadline_of(&context(deadline), now);
+        let budget = stop - started;
+        assert!(
+            budget >= std::time::Duration::from_millis(1_700),
+            "a 2 s budget loses only a tenth: {budget:?}"
+        );
+    }
 }

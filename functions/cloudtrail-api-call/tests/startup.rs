@@ -1,30 +1,13 @@
 //! The binary refuses to start without its configuration, naming what is
 //! missing in a JSON log line, and never panics.
 
-use std::process::Command;
+use start_doctor_testkit::startup::configuration_error;
+
+const BIN: &str = env!("CARGO_BIN_EXE_cloudtrail-api-call");
 
 #[test]
 fn missing_configuration_is_a_clear_error() {
-    let output = Command::new(env!("CARGO_BIN_EXE_cloudtrail-api-call"))
-        .env_clear()
-        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-        .output()
-        .expect("the binary runs");
-    assert!(!output.status.success());
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    let log = stdout
-        .lines()
-        .find(|l| l.contains("configuration"))
-        .unwrap_or_else(|| panic!("no configuration error logged: {stdout} / {stderr}"));
-    let line: serde_json::Value = serde_json::from_str(log).expect("logs are JSON");
-    assert_eq!(line["level"], "ERROR");
-    assert!(
-        line["fields"]["error"]
-            .as_str()
-            .unwrap()
-            .contains("STORE_TABLE"),
-        "{line}"
-    );
-    assert!(!stderr.contains("panicked"), "{stderr}");
+    let line = configuration_error(BIN, &[]);
+    let error = line["fields"]["error"].as_str().unwrap_or_default();
+    assert!(error.contains("STORE_TABLE"), "{line}");
 }

@@ -1,0 +1,19 @@
+//! start-doctor flows: why do some connections fail?
+//!
+//! Reads VPC and Transit Gateway flow-log records and the network
+//! configuration (`describe-*` output), groups the records into
+//! conversations, replays every rejected leg against the network ACLs and
+//! security groups on every path it could have taken (every Transit
+//! Gateway attachment AZ it could have entered by), and names the control
+//! that dropped it, with the fix.
+//!
+//! Pure, like the core: no network, no clock, no AWS SDK, no async runtime.
+//! Readers take bytes or an [`std::io::Read`] the caller opened.
+
+#![deny(missing_docs)]
+
+pub mod config;
+pub mod ids;
+pub mod read;
+pub mod record;
+pub mod traffic;

@@ -1,0 +1,1 @@
+//! The flow doctor's integration tests, one binary.

@@ -13,7 +13,9 @@
 #![deny(missing_docs)]
 
 pub mod config;
+pub mod evaluate;
 pub mod ids;
+pub mod missing;
 pub mod read;
 pub mod record;
 pub mod traffic;

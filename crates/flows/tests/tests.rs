@@ -1,1 +1,3 @@
 //! The flow doctor's integration tests, one binary.
+
+mod nacl_model;

@@ -13,9 +13,18 @@
 #![deny(missing_docs)]
 
 pub mod config;
+pub mod conversation;
+pub mod diagnose;
 pub mod evaluate;
+pub mod finding;
 pub mod ids;
 pub mod missing;
 pub mod read;
 pub mod record;
+pub mod remedy;
+pub mod render;
+pub mod replay;
 pub mod traffic;
+
+pub use diagnose::{diagnose, Options};
+pub use finding::{Finding, Noise, Report};

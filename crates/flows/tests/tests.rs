@@ -1,3 +1,5 @@
 //! The flow doctor's integration tests, one binary.
 
 mod nacl_model;
+mod scenarios;
+mod support;

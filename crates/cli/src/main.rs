@@ -3,6 +3,7 @@
 //! output (`investigate`), and checks ahead of time which will fail
 //! (`preflight`).
 
+mod flows;
 mod input;
 #[cfg(feature = "aws")]
 mod remote;
@@ -100,6 +101,11 @@ enum Command {
         #[arg(long = "instance-id", value_name = "ID", value_parser = parse_instance_id)]
         instance_ids: Vec<InstanceId>,
     },
+    /// Find why some connections fail: replays every rejected flow of VPC
+    /// flow logs against the network ACLs and security groups on every path
+    /// it could have taken, and names the rule, the AZ and the fix.
+    #[command(after_help = flows::HELP)]
+    Flows(flows::FlowsArgs),
 }
 
 /// The query engines `start-doctor query` writes SQL for.
@@ -282,6 +288,7 @@ fn main() -> ExitCode {
             principals,
             format,
         } => run_preflight(&paths, &principals, format),
+        Command::Flows(args) => flows::run(args),
     }
 }
 

@@ -231,8 +231,9 @@ fn summary(conversation: &Conversation, replayed: &Replay, only_late: bool) -> S
         Cause::NaclInboundDeny => format!("{what}: the request is denied entering the subnet by {rule} of {acl}{subnet} (inbound rules)."),
         Cause::NaclOutboundDeny => format!("{what}: the request is denied leaving the subnet by {rule} of {acl}{subnet} (outbound rules)."),
         Cause::NaclReturnTrafficDeny => format!(
-            "{what}: the request gets through but the reply is denied by {rule} of {acl}{subnet} ({} rules): network ACLs are stateless and need a rule for return traffic to the client's ephemeral ports.",
+            "{what}: the request gets through but the reply is denied by {rule} of {acl}{subnet} ({} rules): network ACLs are stateless and need a rule for return traffic{}.",
             if control.and_then(|c| c.egress) == Some(true) { "outbound" } else { "inbound" },
+            if conversation.key.server_port.is_some() { " to the client's ephemeral ports" } else { "" },
         ),
         Cause::SecurityGroupNoAllow => format!(
             "{what}: no rule of the security groups ({}) of the {} allows the request.",

@@ -12,6 +12,7 @@
 
 #![deny(missing_docs)]
 
+pub mod archive;
 pub mod config;
 pub mod conversation;
 pub mod diagnose;

@@ -26,7 +26,7 @@ use std::net::IpAddr;
 
 use ipnet::IpNet;
 
-use crate::config::{AclEntry, Config, NetworkAcl, Protocol, RuleAction};
+use crate::config::{AclEntry, Config, InterfaceKind, NetworkAcl, Protocol, RuleAction};
 use crate::conversation::Conversation;
 use crate::evaluate::nacl::{DEFAULT_DENY_IPV4, DEFAULT_DENY_IPV6};
 use crate::evaluate::Packet;
@@ -328,14 +328,14 @@ fn acl_entry_fix(
     let protocol = protocol_name(packet.protocol);
     let region = ctx.region_flag();
     let toward = if egress { "to" } else { "from" };
-    let traffic = if ports.words.is_empty() {
-        describe_traffic(packet.protocol, None)
-    } else {
-        format!(
+    let traffic = match packet.protocol {
+        6 | 17 => format!(
             "{} {}",
             describe_traffic(packet.protocol, None),
             ports.words
-        )
+        ),
+        1 | 58 => format!("{} (every type)", describe_traffic(packet.protocol, None)),
+        _ => describe_traffic(packet.protocol, None),
     };
     let deny_words = if deny == DEFAULT_DENY_IPV4 || deny == DEFAULT_DENY_IPV6 {
         format!("the final * rule ({deny}), which denies it because no rule allows it")
@@ -647,11 +647,34 @@ fn security_group_fix(
     let Some(peer) = peer else {
         return collect(replay);
     };
-    let (cidr, why) = ctx.cidr_for(peer);
-    let range = if cidr.network().is_ipv6() {
-        format!("Ipv6Ranges=[{{CidrIpv6={cidr}}}]")
-    } else {
-        format!("IpRanges=[{{CidrIp={cidr}}}]")
+    // The peer is an interface of the same VPC with security groups: a
+    // reference to its group is narrower than any CIDR and follows it.
+    let vpc = ctx
+        .config
+        .security_groups
+        .get(group)
+        .and_then(|g| g.vpc.clone());
+    let peer_group = ctx
+        .config
+        .interface_with_address(peer)
+        .filter(|i| matches!(i.kind, InterfaceKind::Other))
+        .filter(|i| vpc.is_some() && i.vpc == vpc)
+        .and_then(|i| i.groups.first().map(|g| (g.clone(), i.id)));
+    let (range, who, why) = match &peer_group {
+        Some((peer_group, eni)) => (
+            format!("UserIdGroupPairs=[{{GroupId={peer_group}}}]"),
+            format!("the interfaces that carry {peer_group}"),
+            format!("{peer_group} is the security group of {eni} ({peer}): a reference to it allows those instances wherever their addresses move"),
+        ),
+        None => {
+            let (cidr, why) = ctx.cidr_for(peer);
+            let range = if cidr.network().is_ipv6() {
+                format!("Ipv6Ranges=[{{CidrIpv6={cidr}}}]")
+            } else {
+                format!("IpRanges=[{{CidrIp={cidr}}}]")
+            };
+            (range, cidr.to_string(), why)
+        }
     };
     let protocol = replay.packet.protocol;
     let permission = match protocol {
@@ -682,7 +705,7 @@ fn security_group_fix(
         .join(", ");
     let steps = vec![
         format!(
-            "Allow {} {toward} {cidr} in the {way} rules of {group}, a security group of {interface} (its groups: {all}); security groups are stateful, so the replies need no rule.",
+            "Allow {} {toward} {who} in the {way} rules of {group}, a security group of {interface} (its groups: {all}); security groups are stateful, so the replies need no rule.",
             describe_traffic(protocol, replay.packet.dst_port.or(conversation.key.server_port).filter(|_| matches!(protocol, 6 | 17)))
         ),
         format!("{why}."),

@@ -110,14 +110,86 @@ pub fn expected(name: &str) -> Value {
     pinned(&value)
 }
 
-/// The scenario folders of `events/` (those holding inputs), sorted.
+/// The folders of `events/` that hold another doctor's scenarios (one
+/// folder per doctor, its scenarios inside), not start scenarios.
+pub const DOCTOR_FOLDERS: &[&str] = &["flows"];
+
+/// The scenario folders of `events/` (those holding inputs), sorted; the
+/// other doctors' folders ([`DOCTOR_FOLDERS`]) left out.
 pub fn scenario_names() -> Vec<String> {
     let mut names: Vec<String> = fs::read_dir(repo().join("events"))
         .unwrap_or_else(|e| panic!("events/: {e}"))
         .filter_map(|e| e.ok())
         .filter(|e| e.path().is_dir())
         .filter_map(|e| e.file_name().into_string().ok())
+        .filter(|name| !DOCTOR_FOLDERS.contains(&name.as_str()))
         .collect();
     names.sort();
     names
+}
+
+/// The fields of a flow finding that the `tests/expected/flows/` oracles
+/// pin (`remediation` is pinned as its kind and commands).
+pub const FLOWS_ORACLE_FIELDS: [&str; 11] = [
+    "client",
+    "server",
+    "server_port",
+    "protocol",
+    "rejected_leg",
+    "rejected_records",
+    "accepted_records",
+    "intermittent",
+    "cause",
+    "control",
+    "entry_azs",
+];
+
+/// The pinned fields of a `flows --format json` report: each finding's
+/// [`FLOWS_ORACLE_FIELDS`] and its remediation's kind and commands, sorted
+/// by conversation, and the noise.
+pub fn flows_pinned(report: &Value) -> Value {
+    let mut findings: Vec<Value> = report["findings"]
+        .as_array()
+        .map(|list| {
+            list.iter()
+                .map(|f| {
+                    let mut picked: serde_json::Map<String, Value> = FLOWS_ORACLE_FIELDS
+                        .iter()
+                        .map(|k| ((*k).to_owned(), f[*k].clone()))
+                        .collect();
+                    picked.insert(
+                        "remediation".to_owned(),
+                        serde_json::json!({
+                            "kind": f["remediation"]["kind"],
+                            "commands": f["remediation"]["commands"],
+                        }),
+                    );
+                    Value::Object(picked)
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let order = |f: &Value| {
+        (
+            f["client"].as_str().unwrap_or_default().to_owned(),
+            f["server"].as_str().unwrap_or_default().to_owned(),
+            f["server_port"].as_u64(),
+            f["protocol"].as_u64(),
+        )
+    };
+    findings.sort_by_key(order);
+    serde_json::json!({"findings": findings, "noise": report["noise"]})
+}
+
+/// The oracle of a flows scenario (`tests/expected/flows/<name>.json`),
+/// pinned as [`flows_pinned`] pins.
+pub fn flows_expected(name: &str) -> Value {
+    let path = repo()
+        .join("tests/expected/flows")
+        .join(format!("{name}.json"));
+    let text = fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("{name}: no oracle {}: {e}", path.display()));
+    let value: Value = serde_json::from_str(&text)
+        .unwrap_or_else(|e| panic!("{name}: oracle {} is not JSON: {e}", path.display()));
+    flows_pinned(&value)
 }

@@ -1,5 +1,6 @@
-//! The output contracts: `schema/diagnosis.schema.json` and
-//! `schema/preflight.schema.json`, compiled once per test binary.
+//! The output contracts: `schema/diagnosis.schema.json`,
+//! `schema/preflight.schema.json` and `schema/flows.schema.json`, compiled
+//! once per test binary.
 
 use std::fs;
 use std::sync::OnceLock;
@@ -42,5 +43,13 @@ pub fn assert_diagnoses_valid(what: &str, report: &Value) {
 pub fn assert_preflight_valid(what: &str, report: &Value) {
     static VALIDATOR: OnceLock<jsonschema::Validator> = OnceLock::new();
     let name = "preflight.schema.json";
+    check(VALIDATOR.get_or_init(|| compile(name)), name, what, report);
+}
+
+/// Asserts that `report` (`flows --format json` output) matches the flows
+/// contract; `what` names the scenario in the failure.
+pub fn assert_flows_valid(what: &str, report: &Value) {
+    static VALIDATOR: OnceLock<jsonschema::Validator> = OnceLock::new();
+    let name = "flows.schema.json";
     check(VALIDATOR.get_or_init(|| compile(name)), name, what, report);
 }

@@ -79,6 +79,29 @@ const EXPECTING: &str = "an EventBridge event, a CloudTrail record or log file, 
      get-account-authorization-details output, a key policy {\"KeyArn\", \"Policy\"}, \
      or CloudTrail Lake query results";
 
+/// Keys of the documents `start-doctor flows` reads (`describe-*` output of
+/// the network, `filter-log-events` / `get-log-events` output, CloudWatch
+/// Logs subscription payloads): passed over quietly here.
+const OTHER_DOCTORS_KEYS: [&str; 17] = [
+    "NetworkAcls",
+    "Subnets",
+    "Vpcs",
+    "SecurityGroups",
+    "NetworkInterfaces",
+    "TransitGatewayVpcAttachments",
+    "TransitGatewayAttachments",
+    "RouteTables",
+    "FlowLogs",
+    "PrefixLists",
+    "Entries",
+    "VpcBlockPublicAccessOptions",
+    "VpcBlockPublicAccessExclusions",
+    "events",
+    "logEvents",
+    "messageType",
+    "awslogs",
+];
+
 /// One top-level JSON value: an array of items or one object.
 struct TopLevel(Sink);
 
@@ -196,6 +219,9 @@ fn read_object<'de, A: MapAccess<'de>>(mut map: A, sink: &mut Sink) -> Result<()
         results::read_lake_rows(raw, sink);
     } else if has("digestStartTime") && has("logFiles") {
         // A CloudTrail digest file (log file validation): no events in it.
+    } else if OTHER_DOCTORS_KEYS.iter().any(|k| has(k)) {
+        // The network configuration and CloudWatch Logs output that
+        // `start-doctor flows` reads: known, and not evidence of a start.
     } else {
         let mut keys: Vec<&str> = fields.iter().map(|(k, _)| k.as_str()).take(6).collect();
         keys.sort_unstable();

@@ -176,7 +176,41 @@ fn read_plain(bytes: &[u8]) -> Result<Document, DocumentError> {
     if results::looks_like_csv(bytes) {
         return results::read_csv(bytes);
     }
+    if is_flow_log_text(bytes) {
+        return Ok(Document::default());
+    }
     document::read_json(bytes)
+}
+
+/// Whether `bytes` start like VPC or Transit Gateway flow-log text (what
+/// `start-doctor flows` reads): a header line naming `srcaddr` and
+/// `dstaddr` (plain, or quoted as in an Athena result), or a record of the
+/// default formats (version first, then the account or resource type and
+/// an `eni-` interface or `tgw-` gateway). Known, and no evidence of a start.
+pub fn is_flow_log_text(bytes: &[u8]) -> bool {
+    let first_line = bytes
+        .split(|&b| b == b'\n')
+        .map(|l| l.strip_suffix(b"\r").unwrap_or(l))
+        .find(|l| l.iter().any(|b| !b.is_ascii_whitespace()))
+        .unwrap_or_default();
+    let line = String::from_utf8_lossy(first_line);
+    let tokens: Vec<&str> = line
+        .split(|c: char| c.is_ascii_whitespace() || c == ',')
+        .map(|t| t.trim_matches('"'))
+        .filter(|t| !t.is_empty())
+        .collect();
+    let header = tokens.contains(&"srcaddr") && tokens.contains(&"dstaddr");
+    let version = tokens
+        .first()
+        .is_some_and(|t| !t.is_empty() && t.bytes().all(|b| b.is_ascii_digit()));
+    let vpc_record =
+        version && tokens.len() >= 14 && tokens.get(2).is_some_and(|t| t.starts_with("eni-"));
+    let tgw_record = version
+        && tokens
+            .get(1)
+            .is_some_and(|t| t.starts_with("TransitGateway"))
+        && tokens.get(3).is_some_and(|t| t.starts_with("tgw-"));
+    header || vpc_record || tgw_record
 }
 
 /// Decompresses every gzip member of `bytes`, refusing more than `limit`

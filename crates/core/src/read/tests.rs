@@ -70,6 +70,38 @@ fn an_unknown_shape_is_an_error() {
 }
 
 #[test]
+fn the_flow_doctors_inputs_are_known_and_hold_no_evidence() {
+    let header = "version account-id interface-id srcaddr dstaddr srcport dstport protocol packets bytes start end action log-status\n2 123456789010 eni-1235b8ca123456789 172.31.9.69 172.31.9.12 49761 3389 6 20 4249 1418530010 1418530070 REJECT OK\n";
+    let record = "2 123456789010 eni-1235b8ca123456789 172.31.9.69 172.31.9.12 49761 3389 6 20 4249 1418530010 1418530070 REJECT OK\n";
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    gz.write_all(header.as_bytes()).unwrap();
+    let gzip = gz.finish().unwrap();
+    for (what, bytes) in [
+        ("a header file", header.as_bytes().to_vec()),
+        ("a gzip header file", gzip),
+        ("a default-format record", record.as_bytes().to_vec()),
+        ("describe-network-acls", br#"{"NetworkAcls": []}"#.to_vec()),
+        ("describe-subnets", br#"{"Subnets": []}"#.to_vec()),
+        (
+            "filter-log-events",
+            br#"{"events": [{"message": "x"}], "searchedLogStreams": []}"#.to_vec(),
+        ),
+        (
+            "a subscription payload",
+            br#"{"awslogs": {"data": "H4sI"}}"#.to_vec(),
+        ),
+    ] {
+        let doc = read_document(&bytes).unwrap_or_else(|e| panic!("{what}: {e}"));
+        assert!(doc.evidence.is_empty() && doc.problems.is_empty(), "{what}");
+    }
+    assert!(
+        !is_flow_log_text(b"# notes\nversion 2\n"),
+        "a README is no flow log"
+    );
+    assert!(read_document(b"2 not a record").is_err());
+}
+
+#[test]
 fn truncated_gzip_is_an_error() {
     let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
     gz.write_all(KMS_DENIAL.as_bytes()).unwrap();

@@ -98,7 +98,15 @@ pub enum JsonError {
         /// The parser's message.
         message: String,
     },
-    /// JSON, but of no shape read here.
+    /// JSON objects of no shape read here (maybe another doctor's input).
+    #[error("line {line}: {message}")]
+    Unknown {
+        /// The line the value starts on.
+        line: usize,
+        /// What was found.
+        message: String,
+    },
+    /// A shape read here, with a value that is not what it should be.
     #[error("line {line}: {message}")]
     Shape {
         /// The line the value starts on.
@@ -143,8 +151,10 @@ pub fn read_json(bytes: &[u8]) -> Result<JsonDocument, JsonError> {
             None => return Ok(document),
             Some(Ok(value)) => {
                 let line = line_of(bytes, start);
-                read_value(value, &mut document)
-                    .map_err(|message| JsonError::Shape { line, message })?;
+                read_value(value, &mut document).map_err(|e| match e {
+                    ValueError::Unknown(message) => JsonError::Unknown { line, message },
+                    ValueError::Shape(message) => JsonError::Shape { line, message },
+                })?;
             }
             Some(Err(e)) => {
                 return Err(JsonError::Syntax {
@@ -171,19 +181,47 @@ fn line_of(data: &[u8], offset: usize) -> usize {
         .count()
 }
 
-fn read_value(value: Value, document: &mut JsonDocument) -> Result<(), String> {
+/// Why a value could not be read.
+enum ValueError {
+    /// No key of a shape read here.
+    Unknown(String),
+    /// A shape read here, badly formed.
+    Shape(String),
+}
+
+impl From<String> for ValueError {
+    fn from(message: String) -> Self {
+        ValueError::Shape(message)
+    }
+}
+
+impl From<&str> for ValueError {
+    fn from(message: &str) -> Self {
+        ValueError::Shape(message.to_owned())
+    }
+}
+
+fn read_value(value: Value, document: &mut JsonDocument) -> Result<(), ValueError> {
     match value {
         Value::Array(items) => {
             for item in items {
                 match item {
                     Value::Object(map) => read_object(map, document)?,
-                    other => return Err(format!("an array holding {}", kind(&other))),
+                    other => {
+                        return Err(ValueError::Unknown(format!(
+                            "an array holding {}",
+                            kind(&other)
+                        )))
+                    }
                 }
             }
             Ok(())
         }
         Value::Object(map) => read_object(map, document),
-        other => Err(format!("{} is not a document read here", kind(&other))),
+        other => Err(ValueError::Unknown(format!(
+            "{} is not a document read here",
+            kind(&other)
+        ))),
     }
 }
 
@@ -216,7 +254,7 @@ fn list<T: DeserializeOwned>(
     }
 }
 
-fn read_object(mut map: Map<String, Value>, document: &mut JsonDocument) -> Result<(), String> {
+fn read_object(mut map: Map<String, Value>, document: &mut JsonDocument) -> Result<(), ValueError> {
     let config = &mut document.config.0;
     let mut recognised = false;
     macro_rules! take {
@@ -275,10 +313,10 @@ fn read_object(mut map: Map<String, Value>, document: &mut JsonDocument) -> Resu
     }
     let mut keys: Vec<&str> = map.keys().map(String::as_str).take(6).collect();
     keys.sort_unstable();
-    Err(format!(
+    Err(ValueError::Unknown(format!(
         "found an object with keys [{}], which is not {EXPECTING}",
         keys.join(", ")
-    ))
+    )))
 }
 
 /// `events[]` / `logEvents[]`: objects with a `message` string each.

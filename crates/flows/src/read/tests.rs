@@ -355,7 +355,7 @@ fn json_lines_and_arrays_of_describe_outputs_are_read() {
 fn unknown_json_is_a_shape_error_naming_its_line_and_keys() {
     let text = "{\"Subnets\": []}\n{\"Records\": [], \"x\": 1}\n";
     match read_json(text.as_bytes()) {
-        Err(JsonError::Shape { line, message }) => {
+        Err(JsonError::Unknown { line, message }) => {
             assert_eq!(line, 2);
             assert!(message.contains("[Records, x]"), "{message}");
         }
@@ -365,6 +365,13 @@ fn unknown_json_is_a_shape_error_naming_its_line_and_keys() {
         read_json(b"{\"Subnets\": [}"),
         Err(JsonError::Syntax { line: 1, .. })
     ));
+    assert!(
+        matches!(
+            read_json(b"{\"NetworkAcls\": \"none\"}"),
+            Err(JsonError::Shape { line: 1, .. })
+        ),
+        "a known key with a bad value is no unknown shape"
+    );
 }
 
 #[test]

@@ -15,7 +15,8 @@ pub fn json(report: &Report) -> String {
     })
 }
 
-/// Findings that share one cause, one control and one fix.
+/// Findings that share one cause, one control and one fix (the same
+/// commands; the steps may name each conversation's details).
 #[derive(Clone, Debug)]
 pub struct Group<'a> {
     /// The (cause, control) key.
@@ -38,16 +39,20 @@ impl Group<'_> {
     }
 }
 
-/// The findings grouped by (cause, control, fix), the group with the most
-/// rejected records first.
+/// The findings grouped by (cause, control, fix commands), the group with
+/// the most rejected records first. A fix without commands (collecting
+/// data) groups by its steps.
 pub fn groups(findings: &[Finding]) -> Vec<Group<'_>> {
     let mut out: Vec<Group<'_>> = Vec::new();
     for finding in findings {
         let key = finding.group_key();
-        match out
-            .iter_mut()
-            .find(|g| g.key == key && *g.remediation == finding.remediation)
-        {
+        let fix = &finding.remediation;
+        match out.iter_mut().find(|g| {
+            g.key == key
+                && g.remediation.kind == fix.kind
+                && g.remediation.commands == fix.commands
+                && (!fix.commands.is_empty() || g.remediation.steps == fix.steps)
+        }) {
             Some(group) => group.findings.push(finding),
             None => out.push(Group {
                 key,

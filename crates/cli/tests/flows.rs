@@ -1,0 +1,592 @@
+//! `start-doctor flows` as a process: every scenario of `events/flows/`
+//! against its oracle and the output schema, the text a person reads, the
+//! filters, and every way an input can be unreadable.
+//!
+//! Contract (FLOWS.md, DESIGN.md §4): exit 0 when the input was read, 1
+//! with one line per unreadable file on stderr naming it (everything else
+//! still read, diagnosed and printed), 2 for a bad command line.
+
+use std::fs;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::Output;
+
+use assert_cmd::Command;
+use flate2::write::GzEncoder;
+use flate2::Compression;
+use serde_json::Value;
+use start_doctor_testkit::fixtures::{flows_expected, flows_pinned, repo};
+use start_doctor_testkit::schema::assert_flows_valid;
+use tempfile::TempDir;
+
+fn project(path: &str) -> PathBuf {
+    repo().join(path)
+}
+
+fn scenario(name: &str) -> PathBuf {
+    project(&format!("events/flows/{name}"))
+}
+
+fn flows<P: AsRef<Path>>(paths: &[P], extra: &[&str]) -> Output {
+    let mut cmd = Command::cargo_bin("start-doctor").expect("the start-doctor binary is built");
+    cmd.arg("flows");
+    for path in paths {
+        cmd.arg(path.as_ref());
+    }
+    cmd.args(extra);
+    cmd.output().expect("start-doctor runs")
+}
+
+fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+fn assert_no_panic(what: &str, output: &Output) {
+    let err = stderr(output);
+    assert!(
+        !err.contains("panicked") && output.status.code().is_some(),
+        "{what}: start-doctor panicked or was killed ({:?}):\n{err}",
+        output.status
+    );
+}
+
+/// Runs `flows --format json` and checks the report against the schema.
+fn json_report<P: AsRef<Path>>(what: &str, paths: &[P], extra: &[&str]) -> (Value, Output) {
+    let mut args = vec!["--format", "json"];
+    args.extend_from_slice(extra);
+    let output = flows(paths, &args);
+    assert_no_panic(what, &output);
+    let report: Value = serde_json::from_slice(&output.stdout).unwrap_or_else(|e| {
+        panic!(
+            "{what}: --format json printed no JSON ({e}):\n{}",
+            stdout(&output)
+        )
+    });
+    assert_flows_valid(what, &report);
+    (report, output)
+}
+
+/// A scenario: exit 0, nothing on stderr, the JSON valid and equal to the
+/// oracle on its pinned fields, and the text naming each cause and control.
+fn check_scenario(name: &str) {
+    let (report, output) = json_report(name, &[scenario(name)], &[]);
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{name}: exit; stderr:\n{}",
+        stderr(&output)
+    );
+    assert_eq!(stderr(&output), "", "{name}: samples read without warnings");
+    let got = flows_pinned(&report);
+    let want = flows_expected(name);
+    assert_eq!(
+        got,
+        want,
+        "{name}: findings differ from tests/expected/flows/{name}.json\n got: {}\nwant: {}",
+        serde_json::to_string_pretty(&got).unwrap_or_default(),
+        serde_json::to_string_pretty(&want).unwrap_or_default()
+    );
+    let text = flows(&[scenario(name)], &[]);
+    assert_no_panic(name, &text);
+    assert_eq!(
+        text.status.code(),
+        Some(0),
+        "{name}: text run: {}",
+        stderr(&text)
+    );
+    let text = stdout(&text);
+    for f in want["findings"].as_array().into_iter().flatten() {
+        let cause = f["cause"].as_str().unwrap_or_default();
+        assert!(
+            text.contains(cause),
+            "{name}: the text lacks cause {cause}:\n{text}"
+        );
+        if let Some(id) = f["control"]["id"].as_str() {
+            assert!(
+                text.contains(id),
+                "{name}: the text lacks control {id}:\n{text}"
+            );
+        }
+        for command in f["remediation"]["commands"]
+            .as_array()
+            .into_iter()
+            .flatten()
+        {
+            let command = command.as_str().unwrap_or_default();
+            assert!(
+                text.contains(command),
+                "{name}: the text lacks the command {command}:\n{text}"
+            );
+        }
+    }
+}
+
+macro_rules! scenarios {
+    ($($test:ident => $folder:literal,)*) => {
+        $(
+            #[test]
+            fn $test() {
+                check_scenario($folder);
+            }
+        )*
+        /// Every scenario folder with a test above.
+        const SCENARIOS: &[&str] = &[$($folder),*];
+    };
+}
+
+scenarios! {
+    seed_story => "seed-story",
+    tgw_flow_logs => "tgw-flow-logs",
+    nacl_inbound_deny => "nacl-inbound-deny",
+    nacl_outbound_deny => "nacl-outbound-deny",
+    nacl_return_traffic_deny => "nacl-return-traffic-deny",
+    security_group_no_allow => "security-group-no-allow",
+    block_public_access => "block-public-access",
+    unexplained => "unexplained",
+    noise_scan => "noise-scan",
+    noise_late_close => "noise-late-close",
+    mixed_versions => "mixed-versions",
+    ipv6 => "ipv6",
+    ping_reply_denied => "ping-reply-denied",
+}
+
+fn names_in(dir: &str, strip: &str) -> Vec<String> {
+    let mut names: Vec<String> = fs::read_dir(project(dir))
+        .unwrap_or_else(|e| panic!("{dir}: {e}"))
+        .filter_map(Result::ok)
+        .filter_map(|e| {
+            let name = e.file_name().to_str()?.to_owned();
+            (e.path().is_dir() || name.ends_with(strip))
+                .then(|| name.trim_end_matches(strip).to_owned())
+        })
+        .filter(|n| !n.starts_with('.') && n != "README.md")
+        .collect();
+    names.sort();
+    names
+}
+
+#[test]
+fn every_flows_scenario_has_an_oracle_and_a_test() {
+    let mut tested: Vec<String> = SCENARIOS.iter().map(|s| (*s).to_owned()).collect();
+    tested.sort();
+    assert_eq!(
+        names_in("events/flows", ""),
+        tested,
+        "events/flows folders vs tests"
+    );
+    assert_eq!(
+        names_in("tests/expected/flows", ".json"),
+        tested,
+        "oracles vs tests"
+    );
+}
+
+#[test]
+fn the_whole_events_folder_reads_and_the_start_doctors_inputs_are_passed_over() {
+    let (_, output) = json_report("events/", &[project("events")], &[]);
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "events/: {}",
+        stderr(&output)
+    );
+    assert_eq!(stderr(&output), "", "events/: every input is known");
+}
+
+#[test]
+fn the_seed_story_text_shows_each_entry_azs_verdict_and_the_fix() {
+    let output = flows(&[scenario("seed-story")], &[]);
+    let text = stdout(&output);
+    for needle in [
+        "== tgw_entry_az_nacl  acl-0a1b2c3d4e5f6a00c rule 100 (outbound) on subnet-0a1b2c3d4e5f6a0c3",
+        "2 conversations, 20 rejected records, 160 accepted (intermittent)",
+        "euw1-az1 subnet-0a1b2c3d4e5f6a0a1 pass",
+        "euw1-az3 subnet-0a1b2c3d4e5f6a0c3 FAIL (acl-0a1b2c3d4e5f6a00c rule 100)",
+        "10.20.5.17 -> 10.1.1.25 TCP 5432",
+        "10.20.8.9 -> 10.1.1.25 TCP 5432",
+        "replace-network-acl-association",
+        "2 rejected conversations in 1 group",
+    ] {
+        assert!(text.contains(needle), "seed-story text lacks {needle:?}:\n{text}");
+    }
+}
+
+#[test]
+fn conversations_sharing_a_control_and_a_fix_are_one_block() {
+    let output = flows(&[scenario("nacl-return-traffic-deny")], &[]);
+    let text = stdout(&output);
+    assert_eq!(
+        text.matches("\n== ").count() + usize::from(text.starts_with("== ")),
+        1,
+        "{text}"
+    );
+    assert!(
+        text.contains("2 conversations, 9 rejected records"),
+        "{text}"
+    );
+    let (report, _) = json_report(
+        "return traffic",
+        &[scenario("nacl-return-traffic-deny")],
+        &[],
+    );
+    assert_eq!(
+        report["findings"].as_array().map(Vec::len),
+        Some(2),
+        "JSON keeps one finding per conversation"
+    );
+}
+
+#[test]
+fn all_reports_the_noise_as_findings_too() {
+    let (quiet, _) = json_report("noise-scan", &[scenario("noise-scan")], &[]);
+    assert_eq!(quiet["findings"].as_array().map(Vec::len), Some(0));
+    let (all, _) = json_report("noise-scan --all", &[scenario("noise-scan")], &["--all"]);
+    let findings = all["findings"].as_array().cloned().unwrap_or_default();
+    assert_eq!(findings.len(), 19, "one per scanned port and scanner");
+    assert_eq!(all["noise"], quiet["noise"], "the noise is still counted");
+    let (late, _) = json_report(
+        "noise-late-close --all",
+        &[scenario("noise-late-close")],
+        &["--all"],
+    );
+    let summary = late["findings"][0]["summary"].as_str().unwrap_or_default();
+    assert!(summary.contains("after the connection closed"), "{summary}");
+}
+
+#[test]
+fn internal_makes_an_outside_address_inside() {
+    // Without --internal, 10.20.x is outside; its rejects in the unexplained
+    // scenario have accepted traffic, so they are a finding either way; a
+    // scan from it would be noise, but not with --internal.
+    let dir = TempDir::new().expect("temp dir");
+    let record = "2 111122223333 eni-0a1b2c3d4e5f6b0d2 10.20.9.9 10.2.2.20 50001 22 6 1 44 1795158000 1795158059 REJECT OK\n";
+    fs::write(dir.path().join("probe.log"), record).expect("write");
+    let config = scenario("unexplained").join("config");
+    let (outside, _) = json_report("probe", &[dir.path(), &config], &[]);
+    assert_eq!(outside["noise"]["unsolicited"], 1);
+    let (inside, _) = json_report(
+        "probe --internal",
+        &[dir.path(), &config],
+        &["--internal", "10.20.0.0/16"],
+    );
+    assert_eq!(inside["noise"]["unsolicited"], 0);
+    assert_eq!(inside["findings"].as_array().map(Vec::len), Some(1));
+}
+
+#[test]
+fn since_and_until_keep_the_records_of_the_range_and_skip_files_outside_it() {
+    let (whole, _) = json_report("seed", &[scenario("seed-story")], &[]);
+    let (late, output) = json_report(
+        "seed --since 07:30",
+        &[scenario("seed-story")],
+        &["--since", "2026-11-20T07:30:00Z", "--stats"],
+    );
+    assert!(
+        stderr(&output).contains("1 files or folders skipped"),
+        "the 07:35 file is written before since? {}",
+        stderr(&output)
+    );
+    let rejected = |r: &Value| -> u64 {
+        r["findings"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|f| f["rejected_records"].as_u64())
+            .sum()
+    };
+    assert!(
+        rejected(&late) < rejected(&whole),
+        "fewer rejects after 07:30"
+    );
+    assert!(rejected(&late) > 0);
+    let (none, _) = json_report(
+        "seed --until",
+        &[scenario("seed-story")],
+        &["--until", "2026-11-20T06:00:00Z"],
+    );
+    assert_eq!(rejected(&none), 0, "nothing before 06:00");
+}
+
+#[test]
+fn help_documents_the_exit_codes_and_the_inputs() {
+    let output = flows::<&str>(&[], &["--help"]);
+    let text = stdout(&output);
+    assert_eq!(output.status.code(), Some(0));
+    for needle in [
+        "describe-network-acls",
+        "filter-log-events",
+        "awslogs",
+        "Exit status",
+        "--internal",
+        "--all",
+    ] {
+        assert!(text.contains(needle), "help lacks {needle}:\n{text}");
+    }
+}
+
+#[test]
+fn bad_command_lines_exit_2() {
+    for (what, args) in [
+        ("no path", vec![]),
+        (
+            "bad cidr",
+            vec!["events/flows/seed-story", "--internal", "10.20.0.0/33"],
+        ),
+        (
+            "bad time",
+            vec!["events/flows/seed-story", "--since", "yesterday"],
+        ),
+        (
+            "bad format",
+            vec!["events/flows/seed-story", "--format", "yaml"],
+        ),
+        (
+            "log group without live",
+            vec!["events/flows/seed-story", "--log-group", "x"],
+        ),
+    ] {
+        let mut cmd = Command::cargo_bin("start-doctor").expect("binary");
+        let output = cmd
+            .arg("flows")
+            .args(&args)
+            .current_dir(repo())
+            .output()
+            .expect("runs");
+        assert_no_panic(what, &output);
+        assert_eq!(output.status.code(), Some(2), "{what}: {}", stderr(&output));
+        assert!(output.stdout.is_empty(), "{what}: nothing on stdout");
+    }
+}
+
+#[cfg(not(feature = "aws"))]
+#[test]
+fn live_without_the_aws_feature_says_how_to_get_it() {
+    let output = flows::<&str>(&[], &["--live"]);
+    assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains("--features aws"),
+        "{}",
+        stderr(&output)
+    );
+}
+
+// ---- unreadable input: exit 1, one stderr line naming the file, the rest still read ----
+
+fn gzip(bytes: &[u8]) -> Vec<u8> {
+    let mut encoder = GzEncoder::new(Vec::new(), Compression::default());
+    encoder.write_all(bytes).expect("gzip");
+    encoder.finish().expect("gzip")
+}
+
+/// A copy of a scenario with extra files in it.
+fn scenario_with(name: &str, extra: &[(&str, Vec<u8>)]) -> TempDir {
+    let dir = TempDir::new().expect("temp dir");
+    copy_tree(&scenario(name), dir.path());
+    for (file, bytes) in extra {
+        fs::write(dir.path().join(file), bytes).expect("write");
+    }
+    dir
+}
+
+fn copy_tree(from: &Path, to: &Path) {
+    for entry in fs::read_dir(from).expect("read dir").filter_map(Result::ok) {
+        let target = to.join(entry.file_name());
+        if entry.path().is_dir() {
+            fs::create_dir_all(&target).expect("mkdir");
+            copy_tree(&entry.path(), &target);
+        } else {
+            fs::copy(entry.path(), &target).expect("copy");
+        }
+    }
+}
+
+/// One line on stderr names `file`; exit 1; the scenario's findings are
+/// still all there and the JSON still valid.
+fn assert_one_error_and_the_rest_diagnosed(
+    what: &str,
+    dir: &TempDir,
+    file: &str,
+    name: &str,
+) -> String {
+    let (report, output) = json_report(what, &[dir.path()], &[]);
+    assert_eq!(
+        output.status.code(),
+        Some(1),
+        "{what}: exit 1; stderr:\n{}",
+        stderr(&output)
+    );
+    let errors: Vec<String> = stderr(&output)
+        .lines()
+        .filter(|l| l.starts_with("start-doctor: error:"))
+        .map(str::to_owned)
+        .collect();
+    assert_eq!(errors.len(), 1, "{what}: one error line: {errors:?}");
+    assert!(
+        errors[0].contains(file),
+        "{what}: the error names {file}: {}",
+        errors[0]
+    );
+    assert_eq!(
+        flows_pinned(&report),
+        flows_expected(name),
+        "{what}: everything else is still diagnosed"
+    );
+    errors[0].clone()
+}
+
+#[test]
+fn a_truncated_gzip_flow_log_is_one_error_and_the_rest_is_diagnosed() {
+    let mut text = String::from("version account-id interface-id srcaddr dstaddr srcport dstport protocol packets bytes start end action log-status\n");
+    for i in 0..3000 {
+        text.push_str(&format!(
+            "2 111122223333 eni-0a1b2c3d4e5f6f001 10.99.0.{} 10.99.1.1 {} 8443 6 3 180 1795158000 1795158059 ACCEPT OK\n",
+            i % 250,
+            20000 + i
+        ));
+    }
+    let compressed = gzip(text.as_bytes());
+    let cut = compressed[..compressed.len() / 2].to_vec();
+    let dir = scenario_with("nacl-outbound-deny", &[("cut.log.gz", cut)]);
+    let line = assert_one_error_and_the_rest_diagnosed(
+        "truncated gzip",
+        &dir,
+        "cut.log.gz",
+        "nacl-outbound-deny",
+    );
+    assert!(line.contains("after line"), "{line}");
+}
+
+#[test]
+fn a_broken_describe_output_is_one_error_naming_it() {
+    let dir = scenario_with(
+        "nacl-outbound-deny",
+        &[("broken.json", b"{\"NetworkAcls\": [".to_vec())],
+    );
+    let line = assert_one_error_and_the_rest_diagnosed(
+        "broken JSON",
+        &dir,
+        "broken.json",
+        "nacl-outbound-deny",
+    );
+    assert!(line.contains("line 1"), "{line}");
+}
+
+#[test]
+fn a_describe_output_of_the_wrong_shape_is_an_error_not_a_skip() {
+    let dir = scenario_with(
+        "nacl-outbound-deny",
+        &[("acls.json", b"{\"NetworkAcls\": \"none\"}".to_vec())],
+    );
+    assert_one_error_and_the_rest_diagnosed("wrong shape", &dir, "acls.json", "nacl-outbound-deny");
+}
+
+#[test]
+fn a_text_file_named_explicitly_that_is_no_flow_log_is_an_error_naming_its_line() {
+    let dir = TempDir::new().expect("temp dir");
+    let notes = dir.path().join("notes.txt");
+    fs::write(&notes, "\nthese are my notes\n").expect("write");
+    let output = flows(
+        &[scenario("nacl-outbound-deny"), notes.clone()],
+        &["--format", "json"],
+    );
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    let err = stderr(&output);
+    assert!(err.contains("notes.txt") && err.contains("line 2"), "{err}");
+    let report: Value = serde_json::from_slice(&output.stdout).expect("JSON");
+    assert_eq!(flows_pinned(&report), flows_expected("nacl-outbound-deny"));
+}
+
+#[test]
+fn a_missing_path_is_an_error_naming_it() {
+    let missing = project("events/flows/no-such-folder");
+    let output = flows(&[scenario("nacl-outbound-deny"), missing], &[]);
+    assert_eq!(output.status.code(), Some(1));
+    assert!(
+        stderr(&output).contains("no-such-folder"),
+        "{}",
+        stderr(&output)
+    );
+    assert!(
+        stdout(&output).contains("nacl_outbound_deny"),
+        "the rest is diagnosed"
+    );
+}
+
+#[test]
+fn a_bad_line_in_a_flow_log_is_a_warning_naming_it_and_the_rest_is_read() {
+    let text = fs::read_to_string(scenario("nacl-outbound-deny").join("flows-2026-11-20.log"))
+        .expect("sample");
+    let mut lines: Vec<&str> = text.lines().collect();
+    lines.insert(2, "3 eni-0a1b2c3d4e5f6b0a1 10.2.1.10 not-an-address 51000 3306 6 3 180 1795158000 1795158059 REJECT OK subnet-0a1b2c3d4e5f6b0a1 2");
+    let dir = scenario_with("nacl-outbound-deny", &[]);
+    fs::write(dir.path().join("flows-2026-11-20.log"), lines.join("\n")).expect("write");
+    let (report, output) = json_report("bad line", &[dir.path()], &[]);
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "a bad line is no unreadable file: {}",
+        stderr(&output)
+    );
+    let err = stderr(&output);
+    assert!(
+        err.contains("flows-2026-11-20.log: line 3: dstaddr is \"not-an-address\", not an IP address; skipped"),
+        "{err}"
+    );
+    assert_eq!(flows_pinned(&report), flows_expected("nacl-outbound-deny"));
+}
+
+#[test]
+fn unrelated_files_in_a_directory_are_passed_over() {
+    let dir = scenario_with(
+        "nacl-outbound-deny",
+        &[
+            ("notes.md", b"# notes\nnothing to read\n".to_vec()),
+            ("run.sh", b"#!/bin/sh\necho hi\n".to_vec()),
+        ],
+    );
+    let (report, output) = json_report("unrelated files", &[dir.path()], &[]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    assert_eq!(stderr(&output), "");
+    assert_eq!(flows_pinned(&report), flows_expected("nacl-outbound-deny"));
+}
+
+#[test]
+fn odd_inputs_never_panic() {
+    let dir = TempDir::new().expect("temp dir");
+    let cases: Vec<(&str, Vec<u8>)> = vec![
+        ("empty", Vec::new()),
+        ("nul", vec![0; 64]),
+        ("binary", (0..=255u8).collect()),
+        (
+            "gzip-garbage",
+            vec![0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 3, 1, 2, 3],
+        ),
+        ("header-only", b"version srcaddr dstaddr action\n".to_vec()),
+        ("huge-line", vec![b'9'; 3 << 20]),
+        ("json-number", b"42".to_vec()),
+        ("awslogs-bad", br#"{"awslogs": {"data": "!!!"}}"#.to_vec()),
+        (
+            "events-no-message",
+            br#"{"events": [{"timestamp": 1}]}"#.to_vec(),
+        ),
+        ("deep", "[".repeat(100_000).into_bytes()),
+    ];
+    for (name, bytes) in cases {
+        let path = dir.path().join(name);
+        fs::write(&path, bytes).expect("write");
+        let output = flows(&[&path], &["--format", "json"]);
+        assert_no_panic(name, &output);
+        assert!(
+            matches!(output.status.code(), Some(0 | 1)),
+            "{name}: {:?}",
+            output.status
+        );
+        let report: Value =
+            serde_json::from_slice(&output.stdout).unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert_flows_valid(name, &report);
+    }
+}

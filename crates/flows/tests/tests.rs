@@ -2,4 +2,5 @@
 
 mod nacl_model;
 mod scenarios;
+mod slack;
 mod support;

@@ -730,8 +730,16 @@ def ping_reply_denied():
                "2 123456789010 eni-1235b8ca123456789 172.31.16.139 203.0.113.12 0 0 1 4 336 1432917094 1432917142 REJECT OK\n")
 
 
+def athena_results():
+    # The seed story queried where it lives: the configuration, and the CSV
+    # Athena writes for `start-doctor query --doctor flows` (made by
+    # scripts/flows-query-check.py with DuckDB; see the README).
+    seed_env().write(ROOT / "athena-results")
+
+
 def main():
     seed_story()
+    athena_results()
     nacl_inbound_deny()
     nacl_outbound_deny()
     nacl_return_traffic_deny()

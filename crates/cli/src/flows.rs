@@ -136,6 +136,16 @@ pub fn run(args: FlowsArgs) -> ExitCode {
     } else {
         input::read_all(&args.paths, window)
     };
+    let options = Options {
+        internal: args.internal.clone(),
+        all: args.all,
+    };
+    report(read, &options, args.format, args.stats)
+}
+
+/// Prints the warnings and errors of what was read, then the diagnosis of
+/// everything that could be read; exit 1 when anything could not be.
+fn report(read: input::Read, options: &Options, format: Format, stats: bool) -> ExitCode {
     let mut stderr = std::io::stderr().lock();
     for warning in &read.warnings {
         let _ = writeln!(stderr, "start-doctor: warning: {warning}");
@@ -143,17 +153,13 @@ pub fn run(args: FlowsArgs) -> ExitCode {
     for error in &read.errors {
         let _ = writeln!(stderr, "start-doctor: error: {error}");
     }
-    if args.stats {
+    if stats {
         let _ = writeln!(stderr, "start-doctor: {}", read.stats);
     }
     drop(stderr);
-    let options = Options {
-        internal: args.internal.clone(),
-        all: args.all,
-    };
-    let report = diagnose(&read.config, &read.traffic, &options);
-    let out = match args.format {
-        Format::Text => render::text::render(&report, Extra { all: args.all }),
+    let report = diagnose(&read.config, &read.traffic, options);
+    let out = match format {
+        Format::Text => render::text::render(&report, Extra { all: options.all }),
         Format::Json => render::json(&report) + "\n",
     };
     match crate::print(&out) {
@@ -161,4 +167,99 @@ pub fn run(args: FlowsArgs) -> ExitCode {
         _ if read.errors.is_empty() => ExitCode::SUCCESS,
         _ => ExitCode::FAILURE,
     }
+}
+
+/// `start-doctor query --doctor flows` options besides the query's own.
+#[derive(Debug, Args)]
+pub struct QueryArgs {
+    /// With --doctor flows --run: the network configuration to replay the
+    /// records against (describe-* output; files or directories,
+    /// repeatable).
+    #[arg(long = "config", value_name = "PATH")]
+    config: Vec<PathBuf>,
+    /// With --doctor flows --run: a CIDR that counts as inside
+    /// (repeatable).
+    #[arg(long = "internal", value_name = "CIDR", value_parser = parse_cidr)]
+    internal: Vec<IpNet>,
+    /// With --doctor flows --run: report noise as findings too.
+    #[arg(long)]
+    all: bool,
+}
+
+/// A `start-doctor query --doctor flows` request.
+#[cfg_attr(not(feature = "aws"), allow(dead_code))]
+pub struct QueryRequest {
+    /// Whether the engine is Athena (the only one with flow logs).
+    pub athena: bool,
+    /// `--since`, `--until`, `--account`, `--region`.
+    pub selection: start_doctor_core::selection::Selection,
+    /// `--table`.
+    pub table: Option<String>,
+    /// `--run`.
+    pub run: bool,
+    /// `--workgroup`.
+    pub workgroup: String,
+    /// `--output-location`.
+    pub output_location: Option<String>,
+    /// `--format`.
+    pub format: Format,
+    /// The flows options.
+    pub args: QueryArgs,
+}
+
+/// The table `--doctor flows` queries by default: the Athena User Guide's
+/// name for the VPC flow-log table.
+pub const DEFAULT_TABLE: &str = "vpc_flow_logs";
+
+/// Prints (or, with `--run`, runs and diagnoses) the flow doctor's SQL.
+pub fn query(request: QueryRequest) -> ExitCode {
+    if !request.athena {
+        return crate::usage_error(
+            "--doctor flows: flow logs are queried with --engine athena (a CloudTrail Lake event data store holds no flow logs)",
+        );
+    }
+    let selection = &request.selection;
+    let flow_query = start_doctor_flows::query::FlowQuery {
+        table: request
+            .table
+            .clone()
+            .unwrap_or_else(|| DEFAULT_TABLE.to_owned()),
+        since: selection.since,
+        until: selection.until,
+        accounts: selection.accounts.clone(),
+        regions: selection.regions.clone(),
+    };
+    let sql = match start_doctor_flows::query::athena_sql(&flow_query) {
+        Ok(sql) => sql,
+        Err(e) => return crate::usage_error(&e.to_string()),
+    };
+    if !request.run {
+        return crate::print(&sql);
+    }
+    run_query(&request, &sql)
+}
+
+#[cfg(not(feature = "aws"))]
+fn run_query(_: &QueryRequest, _: &str) -> ExitCode {
+    crate::usage_error(&format!("--run: {}", crate::NO_AWS))
+}
+
+#[cfg(feature = "aws")]
+fn run_query(request: &QueryRequest, sql: &str) -> ExitCode {
+    let window = Window {
+        since: request.selection.since.map(|t| t.timestamp()),
+        until: request.selection.until.map(|t| t.timestamp()),
+    };
+    let mut read = input::read_all(&request.args.config, window);
+    live::run_athena(
+        sql,
+        &request.workgroup,
+        request.output_location.as_deref(),
+        &mut read,
+    );
+    let options = Options {
+        internal: request.args.internal.clone(),
+        all: request.args.all,
+    };
+    report(read, &options, request.format, false)
 }

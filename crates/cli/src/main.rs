@@ -75,9 +75,16 @@ enum Command {
         engine: Engine,
         #[command(flatten)]
         select: SelectArgs,
-        /// Athena: the CloudTrail table, `table` or `database.table`.
-        #[arg(long, default_value = "cloudtrail_logs_pp", value_name = "NAME")]
-        table: String,
+        /// Athena: the table, `table` or `database.table` (default
+        /// `cloudtrail_logs_pp`, or `vpc_flow_logs` with --doctor flows).
+        #[arg(long, value_name = "NAME")]
+        table: Option<String>,
+        /// Whose evidence to select: `start` (CloudTrail, failed starts) or
+        /// `flows` (VPC flow logs, rejected connections).
+        #[arg(long, value_enum, default_value_t = Doctor::Start)]
+        doctor: Doctor,
+        #[command(flatten)]
+        flows: flows::QueryArgs,
         /// Athena: the table is also partitioned by `account` and `region`.
         #[arg(long)]
         account_region_partitions: bool,
@@ -106,6 +113,15 @@ enum Command {
     /// it could have taken, and names the rule, the AZ and the fix.
     #[command(after_help = flows::HELP)]
     Flows(flows::FlowsArgs),
+}
+
+/// The doctors `start-doctor query` writes SQL for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum Doctor {
+    /// Failed starts: CloudTrail records.
+    Start,
+    /// Rejected connections: VPC flow-log records.
+    Flows,
 }
 
 /// The query engines `start-doctor query` writes SQL for.
@@ -246,6 +262,27 @@ fn main() -> ExitCode {
             stats,
         } => investigate(&paths, format, &select.selection(), &instance_ids, stats),
         Command::Query {
+            doctor: Doctor::Flows,
+            engine,
+            select,
+            table,
+            run,
+            workgroup,
+            output_location,
+            format,
+            flows: args,
+            ..
+        } => flows::query(flows::QueryRequest {
+            athena: engine == Engine::Athena,
+            selection: select.selection(),
+            table,
+            run,
+            workgroup,
+            output_location,
+            format,
+            args,
+        }),
+        Command::Query {
             engine,
             select,
             table,
@@ -256,10 +293,11 @@ fn main() -> ExitCode {
             output_location,
             format,
             instance_ids,
+            ..
         } => {
             let source = match (engine, event_data_store) {
                 (Engine::Athena, _) => query::Source::Athena {
-                    table,
+                    table: table.unwrap_or_else(|| "cloudtrail_logs_pp".to_owned()),
                     account_region_partitions,
                 },
                 (Engine::Lake, Some(event_data_store)) => query::Source::Lake { event_data_store },

@@ -152,6 +152,7 @@ scenarios! {
     mixed_versions => "mixed-versions",
     ipv6 => "ipv6",
     ping_reply_denied => "ping-reply-denied",
+    athena_results => "athena-results",
 }
 
 fn names_in(dir: &str, strip: &str) -> Vec<String> {
@@ -589,4 +590,146 @@ fn odd_inputs_never_panic() {
             serde_json::from_slice(&output.stdout).unwrap_or_else(|e| panic!("{name}: {e}"));
         assert_flows_valid(name, &report);
     }
+}
+
+// ---- at organization scale: the Athena query ----
+
+fn query(args: &[&str]) -> Output {
+    let mut cmd = Command::cargo_bin("start-doctor").expect("binary");
+    cmd.arg("query").args(args);
+    cmd.output().expect("start-doctor runs")
+}
+
+/// Runs scripts/flows-query-check.py: the SQL on DuckDB over `archive`.
+fn duckdb(sql: &str, archive: &Path) -> (String, String) {
+    let dir = TempDir::new().expect("temp dir");
+    let sql_file = dir.path().join("query.sql");
+    fs::write(&sql_file, sql).expect("write");
+    let out = dir.path().join("result.csv");
+    let run = std::process::Command::new("python3")
+        .arg(project("scripts/flows-query-check.py"))
+        .arg(&sql_file)
+        .arg(archive)
+        .arg(&out)
+        .output()
+        .expect("python3 runs");
+    assert!(
+        run.status.success(),
+        "DuckDB refused the SQL or the script failed (pip install -r scripts/requirements-test.txt):\n{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    (
+        fs::read_to_string(&out).expect("result"),
+        String::from_utf8_lossy(&run.stderr).into_owned(),
+    )
+}
+
+const FLOWS_QUERY: [&str; 8] = [
+    "--doctor",
+    "flows",
+    "--engine",
+    "athena",
+    "--since",
+    "2026-11-20",
+    "--until",
+    "2026-11-20T23:59:59Z",
+];
+
+#[test]
+fn the_flows_athena_query_runs_on_duckdb_and_selects_the_committed_rows() {
+    let output = query(&FLOWS_QUERY);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let sql = stdout(&output);
+    let pinned =
+        fs::read_to_string(scenario("athena-results").join("query.sql")).expect("query.sql");
+    assert_eq!(
+        sql, pinned,
+        "the printed SQL differs from events/flows/athena-results/query.sql"
+    );
+    let (csv, log) = duckdb(&sql, &scenario("seed-story"));
+    assert!(log.contains("180 loaded, 180 selected"), "{log}");
+    let committed = fs::read_to_string(
+        scenario("athena-results").join("5e1f3c7a-0b2d-4e8f-9a61-3c2d7f80b4e1.csv"),
+    )
+    .expect("csv");
+    assert_eq!(
+        csv, committed,
+        "the committed Athena result is not what the query selects today"
+    );
+}
+
+#[test]
+fn the_flows_query_leaves_out_pairs_that_were_never_rejected() {
+    // The scan scenario's archive: scanners (rejected) and one client whose
+    // HTTPS was accepted both ways and never rejected.
+    let sql = stdout(&query(&FLOWS_QUERY));
+    let (csv, log) = duckdb(&sql, &scenario("noise-scan"));
+    assert!(log.contains("21 loaded, 19 selected"), "{log}");
+    assert!(
+        !csv.contains("198.51.100.61"),
+        "an accepted-only pair is not selected:\n{csv}"
+    );
+    assert!(csv.contains("192.0.2.15") && csv.contains("203.0.113.190"));
+}
+
+#[test]
+fn the_flows_query_needs_athena_and_refuses_bad_values() {
+    for (what, args) in [
+        (
+            "lake",
+            vec![
+                "--doctor",
+                "flows",
+                "--engine",
+                "lake",
+                "--event-data-store",
+                "eds-1",
+            ],
+        ),
+        (
+            "bad table",
+            vec![
+                "--doctor", "flows", "--engine", "athena", "--table", "x; DROP",
+            ],
+        ),
+        (
+            "bad account",
+            vec![
+                "--doctor",
+                "flows",
+                "--engine",
+                "athena",
+                "--account",
+                "1234",
+            ],
+        ),
+    ] {
+        let output = query(&args);
+        assert_no_panic(what, &output);
+        assert_eq!(output.status.code(), Some(2), "{what}: {}", stderr(&output));
+    }
+    let custom = query(&[
+        "--doctor",
+        "flows",
+        "--engine",
+        "athena",
+        "--table",
+        "network.flows",
+        "--region",
+        "eu-west-1",
+    ]);
+    assert_eq!(custom.status.code(), Some(0));
+    let sql = stdout(&custom);
+    assert!(
+        sql.contains("FROM network.flows\n") && sql.contains("region IN ('eu-west-1')"),
+        "{sql}"
+    );
+}
+
+#[cfg(not(feature = "aws"))]
+#[test]
+fn running_the_flows_query_needs_the_aws_feature() {
+    let output = query(&["--doctor", "flows", "--engine", "athena", "--run"]);
+    assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
+    assert!(stderr(&output).contains("--features aws"));
 }

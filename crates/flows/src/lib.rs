@@ -20,6 +20,7 @@ pub mod evaluate;
 pub mod finding;
 pub mod ids;
 pub mod missing;
+pub mod query;
 pub mod read;
 pub mod record;
 pub mod remedy;

@@ -11,6 +11,7 @@
 //! ([`json::LogEvents::read`]).
 
 pub mod json;
+pub mod results;
 pub mod text;
 
 use std::fmt;

@@ -10,7 +10,9 @@
 //! event's time; that time is dropped.
 //!
 //! The text is read in chunks and split at newlines without building a
-//! document: memory stays flat whatever the size of the file.
+//! document: memory stays flat whatever the size of the file. An Athena
+//! CSV result of flow-log records is text too, and read as such
+//! ([`super::results`]).
 
 use std::io::{BufRead, BufReader, Read};
 
@@ -212,11 +214,26 @@ pub fn read_text(
         return Err(TextError::Parquet);
     }
     if head.starts_with(&super::GZIP_MAGIC) {
-        let plain = MultiGzDecoder::new(buffered);
-        read_plain(plain, formats, traffic)
+        let plain = BufReader::with_capacity(CHUNK, MultiGzDecoder::new(buffered));
+        dispatch(plain, formats, traffic)
     } else {
-        read_plain(buffered, formats, traffic)
+        dispatch(buffered, formats, traffic)
     }
+}
+
+/// Flow-log lines, or an Athena CSV result of flow-log records.
+fn dispatch(
+    mut reader: impl BufRead,
+    formats: &Formats,
+    traffic: &mut Traffic,
+) -> Result<TextSummary, TextError> {
+    let head = reader
+        .fill_buf()
+        .map_err(|source| TextError::Read { line: 0, source })?;
+    if super::results::looks_like_csv(head) {
+        return super::results::read_csv(reader, traffic);
+    }
+    read_plain(reader, formats, traffic)
 }
 
 fn read_plain(

@@ -21,7 +21,9 @@ use std::net::IpAddr;
 
 use crate::finding::Leg;
 use crate::ids::EniId;
-use crate::traffic::{PairKey, PairStats, RejectKey, RejectStats, Traffic};
+use rustc_hash::FxHashMap;
+
+use crate::traffic::{PairKey, PairStats, PortSketch, RejectKey, RejectStats, Traffic};
 
 /// A conversation.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -98,33 +100,63 @@ pub fn has_ports(protocol: u8) -> bool {
     matches!(protocol, 6 | 17 | 132)
 }
 
-/// How many records of the pair used `port` on side `a` (or `b`), and
-/// how many distinct ports that side used (with whether there were more).
-fn side_usage(
-    stats: Option<&PairStats>,
-    rejects: &[(&RejectKey, &RejectStats)],
-    side_a: bool,
-    port: u16,
-) -> (u64, usize, bool) {
-    let sketch = stats.map(|s| &s.ports[usize::from(!side_a)]);
-    let mut count = sketch.and_then(|s| s.count(port)).unwrap_or(0);
-    let (mut distinct, spilled) = sketch.map_or((0, false), |s| s.distinct());
-    let mut ports: Vec<u16> = Vec::new();
-    for (key, stats) in rejects {
-        let mine = if key.from_a == side_a {
-            key.src_port
-        } else {
-            key.dst_port
-        };
-        if mine == port {
-            count += stats.records;
+/// The ports each side of a pair used, over its accepted records (the
+/// sketch) and its rejected ones, computed once per pair.
+struct PairUsage<'a> {
+    sketch: [Option<&'a PortSketch>; 2],
+    rejected: [FxHashMap<u16, u64>; 2],
+    distinct: [(usize, bool); 2],
+}
+
+impl<'a> PairUsage<'a> {
+    fn new(stats: Option<&'a PairStats>, rejects: &[(&RejectKey, &RejectStats)]) -> Self {
+        let sketch = [stats.map(|s| &s.ports[0]), stats.map(|s| &s.ports[1])];
+        let mut rejected: [FxHashMap<u16, u64>; 2] = Default::default();
+        // A side whose ports the keys left out (the client of an oriented
+        // key) varies when its range does.
+        let mut varies = [false, false];
+        for (key, stats) in rejects {
+            let (a_port, b_port) = if key.from_a {
+                (key.src_port, key.dst_port)
+            } else {
+                (key.dst_port, key.src_port)
+            };
+            let client_side_a = key
+                .source_is_client
+                .map(|src_is_client| src_is_client == key.from_a);
+            for (side, port) in [(0, a_port), (1, b_port)] {
+                if client_side_a == Some(side == 0) {
+                    varies[side] |= stats.client_ports.is_some_and(|(lo, hi)| lo != hi);
+                    continue;
+                }
+                *rejected[side].entry(port).or_default() += stats.records;
+            }
         }
-        if sketch.is_none_or(|s| s.count(mine).is_none()) && !ports.contains(&mine) {
-            ports.push(mine);
+        let distinct = [0, 1].map(|side| {
+            let (kept, spilled) = sketch[side].map_or((0, false), |s| s.distinct());
+            let extra = rejected[side]
+                .keys()
+                .filter(|p| sketch[side].is_none_or(|s| s.count(**p).is_none()))
+                .count();
+            (kept + extra, spilled || varies[side])
+        });
+        Self {
+            sketch,
+            rejected,
+            distinct,
         }
     }
-    distinct += ports.len();
-    (count, distinct, spilled)
+
+    /// How many records of the pair used `port` on side `a` (or `b`), and
+    /// how many distinct ports that side used (with whether there were
+    /// more than could be told apart).
+    fn side(&self, side_a: bool, port: u16) -> (u64, usize, bool) {
+        let side = usize::from(!side_a);
+        let count = self.sketch[side].and_then(|s| s.count(port)).unwrap_or(0)
+            + self.rejected[side].get(&port).copied().unwrap_or(0);
+        let (distinct, spilled) = self.distinct[side];
+        (count, distinct, spilled)
+    }
 }
 
 /// Whether the source of the rejected records of `key` is the client.
@@ -132,7 +164,7 @@ fn source_is_client(
     key: &RejectKey,
     stats: &RejectStats,
     pair_stats: Option<&PairStats>,
-    rejects: &[(&RejectKey, &RejectStats)],
+    usage: &PairUsage<'_>,
 ) -> bool {
     let protocol = key.pair.protocol;
     let (sport, dport) = (key.src_port, key.dst_port);
@@ -157,9 +189,8 @@ fn source_is_client(
         _ => {}
     }
     let src_side_a = key.from_a;
-    let (src_count, src_distinct, src_spilled) = side_usage(pair_stats, rejects, src_side_a, sport);
-    let (dst_count, dst_distinct, dst_spilled) =
-        side_usage(pair_stats, rejects, !src_side_a, dport);
+    let (src_count, src_distinct, src_spilled) = usage.side(src_side_a, sport);
+    let (dst_count, dst_distinct, dst_spilled) = usage.side(!src_side_a, dport);
     let src_varies = src_spilled || src_distinct > 1;
     let dst_varies = dst_spilled || dst_distinct > 1;
     if src_varies && !dst_varies {
@@ -197,8 +228,11 @@ pub fn conversations(traffic: &Traffic, unhide: &Unhide<'_>) -> Vec<Conversation
     for (pair, mut rejects) in by_pair {
         rejects.sort_by_key(|(k, _)| **k);
         let pair_stats = traffic.pairs.get(&pair);
+        let usage = PairUsage::new(pair_stats, &rejects);
         for &(key, stats) in &rejects {
-            let client_is_src = source_is_client(key, stats, pair_stats, &rejects);
+            let client_is_src = key
+                .source_is_client
+                .unwrap_or_else(|| source_is_client(key, stats, pair_stats, &usage));
             let logged_src = pair.side(key.from_a);
             let logged_dst = pair.side(!key.from_a);
             let src =
@@ -230,9 +264,10 @@ pub fn conversations(traffic: &Traffic, unhide: &Unhide<'_>) -> Vec<Conversation
                 client_ports: None,
             });
             if ported {
+                let (lo, hi) = stats.client_ports.unwrap_or((client_port, client_port));
                 conversation.client_ports = Some(match conversation.client_ports {
-                    Some((lo, hi)) => (lo.min(client_port), hi.max(client_port)),
-                    None => (client_port, client_port),
+                    Some((l, h)) => (l.min(lo), h.max(hi)),
+                    None => (lo, hi),
                 });
             }
             let leg = if client_is_src {
@@ -245,7 +280,7 @@ pub fn conversations(traffic: &Traffic, unhide: &Unhide<'_>) -> Vec<Conversation
                     && r.interface == key.interface
                     && r.block_public_access == key.block_public_access
             }) {
-                Some(existing) => merge(&mut existing.stats, stats),
+                Some(existing) => existing.stats.merge(stats),
                 None => conversation.rejects.push(RejectedLeg {
                     leg,
                     interface: key.interface,
@@ -256,18 +291,6 @@ pub fn conversations(traffic: &Traffic, unhide: &Unhide<'_>) -> Vec<Conversation
         }
     }
     out.into_values().collect()
-}
-
-fn merge(into: &mut RejectStats, other: &RejectStats) {
-    into.records += other.records;
-    into.after_close += other.after_close;
-    into.flagged += other.flagged;
-    into.syn += other.syn;
-    into.syn_ack += other.syn_ack;
-    into.span = match (into.span, other.span) {
-        (Some((s1, e1)), Some((s2, e2))) => Some((s1.min(s2), e1.max(e2))),
-        (x, None) | (None, x) => x,
-    };
 }
 
 /// The accepted records of the conversation whose server is `server` on

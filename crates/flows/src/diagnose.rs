@@ -23,7 +23,7 @@ use crate::finding::{AzVerdict, Cause, Finding, Leg, Report};
 use crate::ids::{Account, EniId, Region};
 use crate::remedy::{describe_traffic, remediation, FixContext};
 use crate::replay::{replay, Context, Replay};
-use crate::traffic::Traffic;
+use crate::traffic::{TgwIndex, Traffic};
 
 /// How to diagnose.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -38,8 +38,9 @@ pub struct Options {
 pub fn diagnose(config: &Config, traffic: &Traffic, options: &Options) -> Report {
     let context = Context::new(config, traffic, &options.internal);
     let mut report = Report::default();
+    let tgw = TgwIndex::new(traffic);
     let unhide = |address: IpAddr, interface: Option<EniId>, other: IpAddr, protocol: u8| {
-        behind_tgw_interface(config, traffic, address, interface, other, protocol)
+        behind_tgw_interface(config, &tgw, address, interface, other, protocol)
     };
     for conversation in conversations(traffic, &unhide) {
         let rejected = conversation.rejected();
@@ -84,7 +85,7 @@ pub fn diagnose(config: &Config, traffic: &Traffic, options: &Options) -> Report
 /// `other` through that interface.
 fn behind_tgw_interface(
     config: &Config,
-    traffic: &Traffic,
+    tgw: &TgwIndex<'_>,
     address: IpAddr,
     interface: Option<EniId>,
     other: IpAddr,
@@ -97,13 +98,10 @@ fn behind_tgw_interface(
     {
         return None;
     }
-    let mut sources = traffic
-        .tgw
-        .keys()
-        .filter(|k| k.dst_eni == Some(eni) && k.dst == other && k.protocol == protocol)
-        .map(|k| k.src);
-    let first = sources.next()?;
-    sources.all(|s| s == first).then_some(first)
+    match tgw.sources.get(&(eni, other, protocol)).map(Vec::as_slice) {
+        Some([only]) => Some(*only),
+        _ => None,
+    }
 }
 
 fn time(seconds: i64) -> DateTime<Utc> {

@@ -19,11 +19,13 @@ use std::fmt;
 use serde::{Serialize, Serializer};
 
 /// A network interface id: `eni-` and 8 or 17 lowercase hex digits, kept as
-/// a number and its width (so `eni-0a…` keeps its leading zero).
+/// a number (17 hex digits are 68 bits: the top four in `high`) and its
+/// width (so `eni-0a…` keeps its leading zero), in 16 bytes.
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct EniId {
-    value: u128,
-    width: u8,
+    width: std::num::NonZeroU8,
+    high: u8,
+    low: u64,
 }
 
 impl EniId {
@@ -43,19 +45,21 @@ impl EniId {
             value = (value << 4) | u128::from(nibble);
         }
         Some(Self {
-            value,
-            width: u8::try_from(digits.len()).ok()?,
+            width: std::num::NonZeroU8::new(u8::try_from(digits.len()).ok()?)?,
+            high: u8::try_from(value >> 64).ok()?,
+            low: value as u64,
         })
     }
 }
 
 impl fmt::Display for EniId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let value = (u128::from(self.high) << 64) | u128::from(self.low);
         write!(
             f,
             "eni-{:0width$x}",
-            self.value,
-            width = usize::from(self.width)
+            value,
+            width = usize::from(self.width.get())
         )
     }
 }

@@ -36,7 +36,7 @@ use crate::evaluate::{nacl, sg, Packet, Verdict};
 use crate::finding::{AzVerdict, Cause, Control, ControlKind, EntryAz, Leg};
 use crate::ids::{AzId, EniId, NetworkAclId, SecurityGroupId, SubnetId, VpcId};
 use crate::missing::Missing;
-use crate::traffic::Traffic;
+use crate::traffic::{TgwIndex, Traffic};
 
 /// One control on a path.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -287,6 +287,8 @@ pub struct Context<'a> {
     /// The VPC whose Transit Gateway interface hides one end of the leg
     /// being replayed.
     hidden_behind: Option<VpcId>,
+    /// The Transit Gateway records, indexed.
+    tgw: TgwIndex<'a>,
 }
 
 impl<'a> Context<'a> {
@@ -297,6 +299,7 @@ impl<'a> Context<'a> {
             traffic,
             internal,
             hidden_behind: None,
+            tgw: TgwIndex::new(traffic),
         }
     }
 }
@@ -376,13 +379,12 @@ impl Context<'_> {
                     .interfaces
                     .get(eni)
                     .is_some_and(|i| matches!(i.kind, InterfaceKind::TransitGateway { .. }))
-        }) || self.traffic.tgw.keys().any(|k| {
-            (k.src == remote || k.dst == remote)
-                && (k.src == conversation.key.server
-                    || k.dst == conversation.key.server
-                    || k.src == conversation.key.client
-                    || k.dst == conversation.key.client)
-        });
+        }) || {
+            let (client, server) = (conversation.key.client, conversation.key.server);
+            let other = if remote == client { server } else { client };
+            !self.tgw.between(remote, other).is_empty()
+                || !self.tgw.between(other, remote).is_empty()
+        };
         if seen_on_tgw {
             return true;
         }
@@ -425,8 +427,8 @@ impl Context<'_> {
             Leg::Request => (conversation.key.client, conversation.key.server),
             Leg::Response => (conversation.key.server, conversation.key.client),
         };
-        for (key, seen) in &self.traffic.tgw {
-            if key.src == src && key.dst == dst {
+        for (key, seen) in self.tgw.between(src, dst) {
+            {
                 let subnet = seen
                     .dst_subnet
                     .as_deref()
@@ -587,6 +589,7 @@ fn replay_packet(
             traffic: ctx.traffic,
             internal: ctx.internal,
             hidden_behind: hidden,
+            tgw: ctx.tgw.clone(),
         };
         &scoped
     } else {

@@ -99,89 +99,68 @@ const SLOTS: usize = 4;
 const EPHEMERAL_START: u16 = 32768;
 
 /// The ports one side of a pair used on accepted records: up to four kept
-/// apart with their counts, the rest counted together. A server's port is
+/// apart with their counts, the others only noticed. A server's port is
 /// constant and stays in a slot; a client's ephemeral ports vary and soon
 /// spill over. When the slots are full, a port below 32768 takes the slot
 /// of the least-used port at or above it, so that a service port seen late
 /// is still counted apart.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct PortSketch {
-    slots: [(u16, u64); SLOTS],
-    used: usize,
-    /// Records whose port has no slot.
-    overflow: u64,
+    ports: [u16; SLOTS],
+    counts: [u64; SLOTS],
+    used: u8,
     /// Whether more distinct ports were seen than there are slots.
     spilled: bool,
-    /// Lowest and highest port seen.
-    range: Option<(u16, u16)>,
 }
 
 impl PortSketch {
+    fn slot(&self, port: u16) -> Option<usize> {
+        self.ports[..usize::from(self.used)]
+            .iter()
+            .position(|p| *p == port)
+    }
+
     fn add(&mut self, port: u16, records: u64) {
-        self.range = Some(match self.range {
-            Some((lo, hi)) => (lo.min(port), hi.max(port)),
-            None => (port, port),
-        });
-        if let Some(slot) = self.slots[..self.used].iter_mut().find(|s| s.0 == port) {
-            slot.1 += records;
+        if let Some(i) = self.slot(port) {
+            self.counts[i] += records;
             return;
         }
-        if self.used < SLOTS {
-            self.slots[self.used] = (port, records);
+        let used = usize::from(self.used);
+        if used < SLOTS {
+            self.ports[used] = port;
+            self.counts[used] = records;
             self.used += 1;
             return;
         }
         self.spilled = true;
         if port < EPHEMERAL_START {
-            let victim = self.slots[..self.used]
-                .iter_mut()
-                .filter(|s| s.0 >= EPHEMERAL_START)
-                .min_by_key(|s| s.1);
-            if let Some(slot) = victim {
-                self.overflow += slot.1;
-                *slot = (port, records);
-                return;
+            let victim = (0..used)
+                .filter(|i| self.ports[*i] >= EPHEMERAL_START)
+                .min_by_key(|i| self.counts[*i]);
+            if let Some(i) = victim {
+                self.ports[i] = port;
+                self.counts[i] = records;
             }
         }
-        self.overflow += records;
     }
 
     fn merge(&mut self, other: &PortSketch) {
-        for &(port, records) in &other.slots[..other.used] {
-            self.add(port, records);
+        for i in 0..usize::from(other.used) {
+            self.add(other.ports[i], other.counts[i]);
         }
-        self.overflow += other.overflow;
         self.spilled |= other.spilled;
-        if let Some((lo, hi)) = other.range {
-            self.add_range(lo, hi);
-        }
-    }
-
-    fn add_range(&mut self, lo: u16, hi: u16) {
-        self.range = Some(match self.range {
-            Some((l, h)) => (l.min(lo), h.max(hi)),
-            None => (lo, hi),
-        });
     }
 
     /// The accepted records on which this side used `port`, when it has a
     /// slot.
     pub fn count(&self, port: u16) -> Option<u64> {
-        self.slots[..self.used]
-            .iter()
-            .find(|s| s.0 == port)
-            .map(|s| s.1)
+        self.slot(port).map(|i| self.counts[i])
     }
 
     /// How many distinct ports this side used, and whether there were more
     /// than could be told apart.
     pub fn distinct(&self) -> (usize, bool) {
-        (self.used, self.spilled)
-    }
-
-    /// The lowest and highest port this side used.
-    pub fn range(&self) -> Option<(u16, u16)> {
-        self.range
+        (usize::from(self.used), self.spilled)
     }
 }
 
@@ -190,8 +169,6 @@ impl PortSketch {
 pub struct PairStats {
     /// Accepted records from `a` to `b` and from `b` to `a`.
     pub accepted: [u64; 2],
-    /// The first and last second of accepted traffic.
-    pub span: Option<(i64, i64)>,
     /// The ports each side used (`[a, b]`).
     pub ports: [PortSketch; 2],
 }
@@ -211,6 +188,41 @@ pub struct RejectKey {
     pub interface: Option<EniId>,
     /// Whether VPC Block Public Access rejected them (`reject-reason` BPA).
     pub block_public_access: bool,
+    /// Whether the source is the client (`Some(true)`), the server
+    /// (`Some(false)`), or not yet known. When the record alone tells (a
+    /// SYN or SYN-ACK, a service port below 1024 on one side only), the
+    /// client's port is left out of the key (0) and kept as a range in
+    /// [`RejectStats::client_ports`]: a scan of a thousand source ports or
+    /// a retried connection is one entry, not thousands.
+    pub source_is_client: Option<bool>,
+}
+
+/// Which side of a rejected record is the client, when the record alone
+/// tells: TCP flags (SYN without ACK comes from the client, SYN-ACK from the
+/// server), else a service port (below 1024) on one side only, else, for a
+/// FIN or RST alone, the lower port.
+fn orientation(protocol: u8, src_port: u16, dst_port: u16, flags: Option<u16>) -> Option<bool> {
+    if !matches!(protocol, 6 | 17 | 132) || (src_port == 0 && dst_port == 0) {
+        return None;
+    }
+    match flags {
+        Some(f) if f & 18 == 18 => return Some(false),
+        Some(f) if f & 2 != 0 => return Some(true),
+        _ => {}
+    }
+    match (src_port < 1024, dst_port < 1024) {
+        (false, true) => Some(true),
+        (true, false) => Some(false),
+        // A FIN or RST alone (a late packet, most likely) on two high
+        // ports: the lower port is taken for the server's, so that the
+        // late packets of many connections are one entry; a SYN would
+        // have told, and a record without flags waits for the pair's
+        // other records.
+        (false, false) if flags.is_some_and(|f| matches!(f, 1 | 4 | 5)) => {
+            Some(src_port > dst_port)
+        }
+        _ => None,
+    }
 }
 
 /// What the records of one [`RejectKey`] add up to.
@@ -229,16 +241,23 @@ pub struct RejectStats {
     pub syn_ack: u64,
     /// The first and last second.
     pub span: Option<(i64, i64)>,
+    /// The lowest and highest client port, when the key leaves it out.
+    pub client_ports: Option<(u16, u16)>,
 }
 
 impl RejectStats {
-    fn merge(&mut self, other: &RejectStats) {
+    /// Adds the records of `other`.
+    pub fn merge(&mut self, other: &RejectStats) {
         self.records += other.records;
         self.after_close += other.after_close;
         self.flagged += other.flagged;
         self.syn += other.syn;
         self.syn_ack += other.syn_ack;
         self.span = join_spans(self.span, other.span);
+        self.client_ports = match (self.client_ports, other.client_ports) {
+            (Some((l1, h1)), Some((l2, h2))) => Some((l1.min(l2), h1.max(h2))),
+            (x, None) | (None, x) => x,
+        };
     }
 }
 
@@ -347,6 +366,45 @@ pub struct TgwSeen {
     pub records: u64,
 }
 
+/// The Transit Gateway records indexed for the replay's questions.
+#[derive(Clone, Debug, Default)]
+pub struct TgwIndex<'a> {
+    /// By (source, destination).
+    pub by_pair: FxHashMap<(IpAddr, IpAddr), Vec<(&'a TgwKey, &'a TgwSeen)>>,
+    /// The sources delivered to a destination through an interface, by
+    /// (interface, destination, protocol).
+    pub sources: FxHashMap<(EniId, IpAddr, u8), Vec<IpAddr>>,
+}
+
+impl<'a> TgwIndex<'a> {
+    /// Indexes `traffic`'s Transit Gateway records.
+    pub fn new(traffic: &'a Traffic) -> Self {
+        let mut index = TgwIndex::default();
+        for (key, seen) in &traffic.tgw {
+            index
+                .by_pair
+                .entry((key.src, key.dst))
+                .or_default()
+                .push((key, seen));
+            if let Some(eni) = key.dst_eni {
+                let sources = index
+                    .sources
+                    .entry((eni, key.dst, key.protocol))
+                    .or_default();
+                if !sources.contains(&key.src) {
+                    sources.push(key.src);
+                }
+            }
+        }
+        index
+    }
+
+    /// The records from `src` to `dst`.
+    pub fn between(&self, src: IpAddr, dst: IpAddr) -> &[(&'a TgwKey, &'a TgwSeen)] {
+        self.by_pair.get(&(src, dst)).map_or(&[], Vec::as_slice)
+    }
+}
+
 /// Record counts, for the summary and `--stats`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Counts {
@@ -439,8 +497,14 @@ impl Traffic {
             self.counts.unusable += 1;
             return;
         };
-        if let Some(eni) = r.interface {
-            self.interfaces.entry(eni).or_default().learn(r);
+        // Intermediate interfaces (Transit Gateway, NAT gateway) are told
+        // by any record; the others matter once they reject something.
+        let intermediate = r.pkt_src.is_some_and(|p| Some(p) != r.src)
+            || r.pkt_dst.is_some_and(|p| Some(p) != r.dst);
+        if intermediate || action == Action::Reject {
+            if let Some(eni) = r.interface {
+                self.interfaces.entry(eni).or_default().learn(r);
+            }
         }
         let protocol = r.protocol.unwrap_or(0);
         let (pair, from_a) = PairKey::of(src, dst, protocol);
@@ -451,7 +515,6 @@ impl Traffic {
                 self.counts.accepted += 1;
                 let stats = self.pairs.entry(pair).or_default();
                 stats.accepted[usize::from(!from_a)] += 1;
-                stats.span = join_spans(stats.span, span);
                 let (a_port, b_port) = if from_a {
                     (src_port, dst_port)
                 } else {
@@ -462,16 +525,25 @@ impl Traffic {
             }
             Action::Reject => {
                 self.counts.rejected += 1;
+
+                let flags = r.tcp_flags.filter(|_| protocol == 6);
+                let oriented = orientation(protocol, src_port, dst_port, flags);
+                let (key_src, key_dst, client_port) = match oriented {
+                    Some(true) => (0, dst_port, Some(src_port)),
+                    Some(false) => (src_port, 0, Some(dst_port)),
+                    None => (src_port, dst_port, None),
+                };
                 let key = RejectKey {
                     pair,
                     from_a,
-                    src_port,
-                    dst_port,
+                    src_port: key_src,
+                    dst_port: key_dst,
                     interface: r.interface,
                     block_public_access: r.rejected_by_block_public_access(),
+                    source_is_client: oriented,
                 };
-                let flags = r.tcp_flags.filter(|_| protocol == 6);
                 let one = RejectStats {
+                    client_ports: client_port.map(|p| (p, p)),
                     records: 1,
                     after_close: u64::from(flags.is_some_and(|f| matches!(f, 1 | 4 | 5))),
                     flagged: u64::from(flags.is_some()),
@@ -525,7 +597,6 @@ impl Traffic {
                 Some(mine) => {
                     mine.accepted[0] += stats.accepted[0];
                     mine.accepted[1] += stats.accepted[1];
-                    mine.span = join_spans(mine.span, stats.span);
                     mine.ports[0].merge(&stats.ports[0]);
                     mine.ports[1].merge(&stats.ports[1]);
                 }
@@ -586,7 +657,6 @@ mod tests {
         sketch.add(5432, 1);
         assert_eq!(sketch.count(5432), Some(2));
         assert_eq!(sketch.distinct(), (4, true));
-        assert_eq!(sketch.range(), Some((5432, 40009)));
     }
 
     #[test]
@@ -684,7 +754,15 @@ mod tests {
             let tokens: Vec<&str> = line.split_ascii_whitespace().collect();
             t.add(&parse(&format, &tokens).expect("record"));
         }
-        let stats = t.rejects.values().next().expect("one key");
+        assert_eq!(
+            t.rejects.len(),
+            2,
+            "the SYN-ACK tells its side: a key of its own"
+        );
+        let mut stats = RejectStats::default();
+        for s in t.rejects.values() {
+            stats.merge(s);
+        }
         assert_eq!(
             (
                 stats.records,

@@ -420,10 +420,12 @@ fn the_guides_version_5_records_read() {
     let traffic = records(
         &format,
         "5 52.95.128.179 10.0.0.71 80 34210 6 1616729292 1616729349 IPv4 14 15044 123456789012 vpc-abcdefab012345678 subnet-aaaaaaaa012345678 i-0c50d5961bcb2d47b eni-1235b8ca123456789 ap-southeast-2 apse2-az3 - - ACCEPT 19 52.95.128.179 10.0.0.71 S3 - - ingress OK
-5 10.0.0.71 52.95.128.179 34210 80 6 1616729292 1616729349 IPv4 7 471 123456789012 vpc-abcdefab012345678 subnet-aaaaaaaa012345678 i-0c50d5961bcb2d47b eni-1235b8ca123456789 ap-southeast-2 apse2-az3 - - ACCEPT 3 10.0.0.71 52.95.128.179 - S3 8 egress OK
+5 10.0.0.71 52.95.128.179 34210 80 6 1616729292 1616729349 IPv4 7 471 123456789012 vpc-abcdefab012345678 subnet-aaaaaaaa012345678 i-0c50d5961bcb2d47b eni-1235b8ca123456789 ap-southeast-2 apse2-az3 - - REJECT 3 10.0.0.71 52.95.128.179 - S3 8 egress OK
 ",
     );
-    assert_eq!(traffic.counts.accepted, 2);
+    // The guide's second record, rejected here: its interface's region and
+    // AZ are learned from it.
+    assert_eq!((traffic.counts.accepted, traffic.counts.rejected), (1, 1));
     let eni = start_doctor_flows::ids::EniId::parse("eni-1235b8ca123456789").expect("id");
     assert_eq!(
         traffic.interfaces[&eni].region.as_deref(),

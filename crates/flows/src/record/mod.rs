@@ -37,21 +37,10 @@ pub enum LogStatus {
     SkipData,
 }
 
-/// The direction of a flow with respect to the interface that logged it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum FlowDirection {
-    /// Traffic arriving at the interface.
-    Ingress,
-    /// Traffic leaving the interface.
-    Egress,
-}
-
 /// A VPC flow-log record; every field is `None` when the format lacks it
 /// or the record says `-`.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct VpcRecord<'a> {
-    /// `version`.
-    pub version: Option<u8>,
     /// `account-id` (may be `unknown` for interfaces AWS services own).
     pub account: Option<&'a str>,
     /// `interface-id`.
@@ -67,8 +56,6 @@ pub struct VpcRecord<'a> {
     pub dst_port: Option<u16>,
     /// `protocol` (IANA number).
     pub protocol: Option<u8>,
-    /// `packets`.
-    pub packets: Option<u64>,
     /// `start` (Unix seconds).
     pub start: Option<i64>,
     /// `end` (Unix seconds).
@@ -94,8 +81,6 @@ pub struct VpcRecord<'a> {
     pub region: Option<&'a str>,
     /// `az-id`.
     pub az_id: Option<&'a str>,
-    /// `flow-direction`.
-    pub flow_direction: Option<FlowDirection>,
     /// `reject-reason` (`BPA` for VPC Block Public Access).
     pub reject_reason: Option<&'a str>,
 }
@@ -201,7 +186,21 @@ pub enum RecordError {
 /// takes care of doubled spaces).
 pub fn split<'a>(line: &'a str, out: &mut Vec<&'a str>) {
     out.clear();
-    out.extend(line.split_ascii_whitespace());
+    let bytes = line.as_bytes();
+    let mut start = None;
+    for (i, b) in bytes.iter().enumerate() {
+        if b.is_ascii_whitespace() {
+            if let Some(s) = start.take() {
+                // ASCII whitespace is always a character boundary.
+                out.push(&line[s..i]);
+            }
+        } else if start.is_none() {
+            start = Some(i);
+        }
+    }
+    if let Some(s) = start {
+        out.push(&line[s..]);
+    }
 }
 
 /// Reads the values of one line (already split) by `format`.
@@ -279,17 +278,32 @@ impl<'a> Values<'_, '_, 'a> {
         )
     }
 
+    /// A `pkt-*` address: most records repeat the plain address, which is
+    /// then not parsed again.
+    fn same_or_address(
+        &self,
+        field: Field,
+        name: &'static str,
+        plain: Field,
+        parsed: Option<IpAddr>,
+    ) -> Result<Option<IpAddr>, RecordError> {
+        match (self.text(field), self.text(plain)) {
+            (Some(a), Some(b)) if a == b => Ok(parsed),
+            _ => self.address(field, name),
+        }
+    }
+
     fn vpc(&self) -> Result<VpcRecord<'a>, RecordError> {
+        let src = self.address(Field::SrcAddr, "srcaddr")?;
+        let dst = self.address(Field::DstAddr, "dstaddr")?;
         Ok(VpcRecord {
-            version: self.number(Field::Version, "version")?,
             account: self.text(Field::AccountId),
             interface: self.eni(Field::InterfaceId, "interface-id")?,
-            src: self.address(Field::SrcAddr, "srcaddr")?,
-            dst: self.address(Field::DstAddr, "dstaddr")?,
+            src,
+            dst,
             src_port: self.number(Field::SrcPort, "srcport")?,
             dst_port: self.number(Field::DstPort, "dstport")?,
             protocol: self.number(Field::Protocol, "protocol")?,
-            packets: self.number(Field::Packets, "packets")?,
             start: self.number(Field::Start, "start")?,
             end: self.number(Field::End, "end")?,
             action: self.typed(Field::Action, "action", "ACCEPT or REJECT", |t| match t {
@@ -302,20 +316,10 @@ impl<'a> Values<'_, '_, 'a> {
             subnet: self.text(Field::SubnetId),
             instance: self.text(Field::InstanceId),
             tcp_flags: self.number(Field::TcpFlags, "tcp-flags")?,
-            pkt_src: self.address(Field::PktSrcAddr, "pkt-srcaddr")?,
-            pkt_dst: self.address(Field::PktDstAddr, "pkt-dstaddr")?,
+            pkt_src: self.same_or_address(Field::PktSrcAddr, "pkt-srcaddr", Field::SrcAddr, src)?,
+            pkt_dst: self.same_or_address(Field::PktDstAddr, "pkt-dstaddr", Field::DstAddr, dst)?,
             region: self.text(Field::Region),
             az_id: self.text(Field::AzId),
-            flow_direction: self.typed(
-                Field::FlowDirection,
-                "flow-direction",
-                "ingress or egress",
-                |t| match t {
-                    "ingress" => Some(FlowDirection::Ingress),
-                    "egress" => Some(FlowDirection::Egress),
-                    _ => None,
-                },
-            )?,
             reject_reason: self.text(Field::RejectReason),
         })
     }

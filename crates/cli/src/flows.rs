@@ -63,7 +63,7 @@ pub struct LiveArgs {
     #[arg(long)]
     live: bool,
     /// With --live: the VPC whose configuration to read (repeatable); by
-    /// default the VPCs the records name, else every VPC of the region.
+    /// default every VPC of the region.
     #[arg(long = "vpc-id", value_name = "VPC", requires = "live")]
     vpc_ids: Vec<String>,
     /// With --live: read the records of this CloudWatch Logs group

@@ -27,8 +27,24 @@ pub async fn run(
     client: &Client,
     query: &AthenaQuery,
     wait: Wait,
-    mut progress: impl FnMut(&str),
+    progress: impl FnMut(&str),
 ) -> Result<QueryOutcome, RemoteError> {
+    let (id, rows) = run_rows(client, query, wait, progress).await?;
+    Ok(QueryOutcome {
+        id,
+        rows: rows.len(),
+        document: read_query_rows(rows),
+    })
+}
+
+/// Runs the query and returns its id and rows, each a list of (column,
+/// value); an empty value stands for null.
+pub async fn run_rows(
+    client: &Client,
+    query: &AthenaQuery,
+    wait: Wait,
+    mut progress: impl FnMut(&str),
+) -> Result<(String, Vec<Vec<(String, String)>>), RemoteError> {
     let mut start = client
         .start_query_execution()
         .query_string(&query.sql)
@@ -119,9 +135,5 @@ pub async fn run(
             _ => break,
         }
     }
-    Ok(QueryOutcome {
-        id,
-        rows: rows.len(),
-        document: read_query_rows(rows),
-    })
+    Ok((id, rows))
 }

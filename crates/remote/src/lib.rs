@@ -1,6 +1,8 @@
 //! start-doctor where the evidence lives: a CloudTrail archive read in place
-//! in S3 ([`s3`]), and the evidence query of [`start_doctor_core::query`]
-//! run on Athena ([`athena`]) or CloudTrail Lake ([`lake`]). Everything here
+//! in S3 ([`s3`]), the evidence query of [`start_doctor_core::query`]
+//! run on Athena ([`athena`]) or CloudTrail Lake ([`lake`]), and the
+//! network configuration and flow-log records of `flows --live`
+//! ([`flows`]). Everything here
 //! is I/O; what is read is handed to the core's readers, so a record from
 //! S3 or from a query result is diagnosed like one from a local file.
 //!
@@ -10,6 +12,7 @@
 #![deny(missing_docs)]
 
 pub mod athena;
+pub mod flows;
 pub mod lake;
 pub mod s3;
 
@@ -114,4 +117,14 @@ pub fn s3_client(config: &aws_config::SdkConfig) -> aws_sdk_s3::Client {
             .force_path_style(custom)
             .build(),
     )
+}
+
+/// An EC2 client for `config`.
+pub fn ec2_client(config: &aws_config::SdkConfig) -> aws_sdk_ec2::Client {
+    aws_sdk_ec2::Client::new(config)
+}
+
+/// A CloudWatch Logs client for `config`.
+pub fn logs_client(config: &aws_config::SdkConfig) -> aws_sdk_cloudwatchlogs::Client {
+    aws_sdk_cloudwatchlogs::Client::new(config)
 }

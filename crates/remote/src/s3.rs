@@ -43,7 +43,8 @@ impl S3Location {
         })
     }
 
-    fn uri(&self, key: &str) -> String {
+    /// `s3://bucket/key`.
+    pub fn uri(&self, key: &str) -> String {
         format!("s3://{}/{key}", self.bucket)
     }
 }
@@ -148,7 +149,8 @@ pub async fn read_archive(
     Ok(read)
 }
 
-async fn fetch(client: &Client, bucket: &str, key: &str) -> Result<Vec<u8>, String> {
+/// The body of one object, or why it could not be read.
+pub async fn fetch(client: &Client, bucket: &str, key: &str) -> Result<Vec<u8>, String> {
     let object = client
         .get_object()
         .bucket(bucket)
@@ -179,8 +181,34 @@ async fn list(
     selection: &Selection,
     read: &mut ArchiveRead,
 ) -> Result<Vec<(String, u64)>, RemoteError> {
-    let flat = selection.is_everything();
-    let mut keys = Vec::new();
+    let admits = |path: &str| selection.admits_components(path.split('/'));
+    let listing = list_keys(client, location, selection.is_everything(), &admits).await?;
+    read.skipped += listing.skipped;
+    read.list_calls += listing.calls;
+    Ok(listing.keys)
+}
+
+/// What a listing found.
+#[derive(Debug, Default)]
+pub struct Listing {
+    /// The keys to read and their sizes, sorted.
+    pub keys: Vec<(String, u64)>,
+    /// Folders and objects `admits` ruled out.
+    pub skipped: usize,
+    /// `ListObjectsV2` calls made.
+    pub calls: usize,
+}
+
+/// Lists the objects under `location` that `admits` (given a folder or key)
+/// lets through, one folder level at a time so that a folder it rules out
+/// is never listed; `flat`: one listing of everything instead.
+pub async fn list_keys(
+    client: &Client,
+    location: &S3Location,
+    flat: bool,
+    admits: &(dyn Fn(&str) -> bool + Sync),
+) -> Result<Listing, RemoteError> {
+    let mut listing = Listing::default();
     let mut folders = vec![location.prefix.clone()];
     while let Some(prefix) = folders.pop() {
         let mut token: Option<String> = None;
@@ -197,15 +225,15 @@ async fn list(
                 .send()
                 .await
                 .map_err(|e| RemoteError::call("ListObjectsV2", &e))?;
-            read.list_calls += 1;
+            listing.calls += 1;
             for folder in page.common_prefixes() {
                 let Some(folder) = folder.prefix() else {
                     continue;
                 };
-                if selection.admits_components(folder.split('/')) {
+                if admits(folder) {
                     folders.push(folder.to_owned());
                 } else {
-                    read.skipped += 1;
+                    listing.skipped += 1;
                 }
             }
             for object in page.contents() {
@@ -213,11 +241,11 @@ async fn list(
                 if key.ends_with('/') {
                     continue;
                 }
-                if flat || selection.admits_components(key.split('/')) {
+                if flat || admits(key) {
                     let size = object.size().and_then(|s| u64::try_from(s).ok());
-                    keys.push((key.to_owned(), size.unwrap_or(0)));
+                    listing.keys.push((key.to_owned(), size.unwrap_or(0)));
                 } else {
-                    read.skipped += 1;
+                    listing.skipped += 1;
                 }
             }
             match page.next_continuation_token() {
@@ -226,8 +254,8 @@ async fn list(
             }
         }
     }
-    keys.sort();
-    Ok(keys)
+    listing.keys.sort();
+    Ok(listing)
 }
 
 #[cfg(test)]

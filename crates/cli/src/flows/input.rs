@@ -8,6 +8,7 @@ use std::fmt;
 use std::fs::{self, File};
 use std::io::Read as _;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use rayon::prelude::*;
@@ -68,10 +69,35 @@ impl fmt::Display for Stats {
 
 /// A file to read; `explicit` when named on the command line (explicit
 /// files are always read and an unrelated one is an error; files found in
-/// directories that are no input are passed over).
+/// directories that are no input are passed over). A document read from
+/// the account (`--live`) is held in memory under the name it is saved as.
 struct Candidate {
     path: PathBuf,
     explicit: bool,
+    memory: Option<Arc<Vec<u8>>>,
+}
+
+impl Candidate {
+    fn open(&self) -> std::io::Result<Box<dyn std::io::Read + Send + '_>> {
+        Ok(match &self.memory {
+            Some(bytes) => Box::new(&bytes[..]),
+            None => Box::new(File::open(&self.path)?),
+        })
+    }
+
+    fn bytes(&self) -> std::io::Result<Vec<u8>> {
+        match &self.memory {
+            Some(bytes) => Ok(bytes.to_vec()),
+            None => fs::read(&self.path),
+        }
+    }
+
+    fn size(&self) -> u64 {
+        match &self.memory {
+            Some(bytes) => bytes.len() as u64,
+            None => fs::metadata(&self.path).map(|m| m.len()).unwrap_or(0),
+        }
+    }
 }
 
 /// How much of a file is looked at to tell what it is.
@@ -95,12 +121,23 @@ enum Sniffed {
 
 /// Reads every path.
 pub fn read_all(paths: &[PathBuf], window: Window) -> Read {
+    read_with(paths, Vec::new(), window)
+}
+
+/// Reads every path, and documents held in memory (named as they would be
+/// saved).
+pub fn read_with(paths: &[PathBuf], memory: Vec<(PathBuf, Vec<u8>)>, window: Window) -> Read {
     let started = Instant::now();
     let mut read = Read::default();
     let mut candidates = Vec::new();
     for path in paths {
         walk(path, true, &window, &mut candidates, &mut read);
     }
+    candidates.extend(memory.into_iter().map(|(path, bytes)| Candidate {
+        path,
+        explicit: true,
+        memory: Some(Arc::new(bytes)),
+    }));
     let sniffed: Vec<(Candidate, Result<Sniffed, String>)> = candidates
         .into_par_iter()
         .map(|c| {
@@ -196,6 +233,7 @@ fn walk(path: &Path, explicit: bool, window: &Window, out: &mut Vec<Candidate>, 
         return out.push(Candidate {
             path: path.to_owned(),
             explicit,
+            memory: None,
         });
     }
     if !meta.is_dir() {
@@ -220,8 +258,8 @@ fn walk(path: &Path, explicit: bool, window: &Window, out: &mut Vec<Candidate>, 
 }
 
 /// The first bytes of a file, decompressed when it is gzip.
-fn head(path: &Path) -> Result<(Vec<u8>, bool), String> {
-    let mut file = File::open(path).map_err(|e| e.to_string())?;
+fn head(candidate: &Candidate) -> Result<(Vec<u8>, bool), String> {
+    let mut file = candidate.open().map_err(|e| e.to_string())?;
     let mut raw = vec![0; HEAD];
     let mut filled = 0;
     while filled < HEAD {
@@ -236,7 +274,7 @@ fn head(path: &Path) -> Result<(Vec<u8>, bool), String> {
     if !is_gzip(&raw) {
         return Ok((raw, false));
     }
-    let file = File::open(path).map_err(|e| e.to_string())?;
+    let file = candidate.open().map_err(|e| e.to_string())?;
     let mut plain = Vec::with_capacity(HEAD);
     // A gzip whose first block is damaged reads nothing here; the second
     // pass names the error.
@@ -254,15 +292,14 @@ fn other_doctors(bytes: &[u8]) -> bool {
 }
 
 fn sniff(candidate: &Candidate) -> Result<Sniffed, String> {
-    let (head, _) = head(&candidate.path)?;
+    let (head, _) = head(candidate)?;
     match content(&head) {
-        Content::Empty => {
-            let bytes = fs::metadata(&candidate.path).map(|m| m.len()).unwrap_or(0);
-            Ok(Sniffed::Empty { bytes })
-        }
+        Content::Empty => Ok(Sniffed::Empty {
+            bytes: candidate.size(),
+        }),
         Content::Text => Ok(Sniffed::Text),
         Content::Json => {
-            let bytes = fs::read(&candidate.path).map_err(|e| e.to_string())?;
+            let bytes = candidate.bytes().map_err(|e| e.to_string())?;
             match read_json(&bytes) {
                 Ok(document) => Ok(Sniffed::Json {
                     config: Box::new(document.config),
@@ -326,11 +363,11 @@ impl Pass {
             path: path.clone(),
             reason,
         };
-        let file = match File::open(path) {
+        let file = match candidate.open() {
             Ok(f) => f,
             Err(e) => return self.errors.push(error(e.to_string())),
         };
-        let size = file.metadata().map(|m| m.len()).unwrap_or(0);
+        let size = candidate.size();
         match read_text(file, formats, &mut self.traffic) {
             Ok(summary) => {
                 self.files += 1;
@@ -340,7 +377,7 @@ impl Pass {
             }
             Err(TextError::NotFlowLog { .. }) if !candidate.explicit => self.skipped += 1,
             Err(TextError::NotFlowLog { .. })
-                if fs::read(path).is_ok_and(|bytes| other_doctors(&bytes)) =>
+                if candidate.bytes().is_ok_and(|bytes| other_doctors(&bytes)) =>
             {
                 self.skipped += 1;
             }

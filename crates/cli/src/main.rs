@@ -67,7 +67,8 @@ enum Command {
         format: Format,
     },
     /// Print (or, with --run, run) the SQL that selects the evidence from a
-    /// CloudTrail table in Athena or a CloudTrail Lake event data store.
+    /// CloudTrail table in Athena or a CloudTrail Lake event data store (or,
+    /// with --doctor flows, from a VPC flow-log table in Athena).
     #[command(after_help = QUERY_HELP)]
     Query {
         /// The engine to write SQL for.
@@ -145,7 +146,13 @@ With --run (a build with `--features aws`), start-doctor runs the query
 with the caller's credentials and region (Athena StartQueryExecution in
 --workgroup, or Lake StartQuery), shows progress on stderr, and diagnoses
 the results. Exit status as for investigate; 2 also when --run is given to
-a build without the aws feature.";
+a build without the aws feature.
+
+With --doctor flows (Athena only), the SQL selects from the Athena User
+Guide's VPC flow-log table (default `vpc_flow_logs`, partitions accid,
+region, day) every record of each conversation with a REJECT, accepted ones
+included, with the columns `start-doctor flows` reads back; with --run the
+rows are replayed against the --config network configuration.";
 
 /// The time range, accounts and regions to read.
 #[derive(Debug, Args)]
@@ -246,8 +253,9 @@ with their line and id, and skipped; the rest of the input is still used.";
 enum Format {
     /// For people.
     Text,
-    /// The JSON contract: `{"diagnoses": [...]}` (schema/diagnosis.schema.json)
-    /// or `{"checks": [...]}` (schema/preflight.schema.json).
+    /// The JSON contract: `{"diagnoses": [...]}` (schema/diagnosis.schema.json),
+    /// `{"checks": [...]}` (schema/preflight.schema.json) or `{"findings": [...]}`
+    /// (schema/flows.schema.json).
     Json,
 }
 

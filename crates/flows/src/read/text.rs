@@ -64,7 +64,7 @@ pub enum TextError {
     /// read here.
     #[error(
         "a Parquet file: deliver flow logs as text to read them here, or query them where \
-         they are (start-doctor query flows --engine athena)"
+         they are (start-doctor query --doctor flows --engine athena)"
     )]
     Parquet,
 }

@@ -145,6 +145,16 @@ impl AwsLiveChecks {
         }
     }
 
+    /// Reads `account` (in the home Region) with the given clients instead
+    /// of assuming its role: tests mix emulated and mocked services.
+    pub fn with_clients_for(self, account: &str, clients: Clients) -> Self {
+        self.assumed
+            .try_lock()
+            .map(|mut cache| cache.insert((Some(account.to_owned()), None), clients))
+            .ok();
+        self
+    }
+
     /// Checks instances of other accounts through their read-only role.
     pub fn with_cross_account(mut self, cross_account: CrossAccount) -> Self {
         self.cross_account = Some(cross_account);
@@ -166,6 +176,12 @@ impl AwsLiveChecks {
                 && r.bytes()
                     .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
         });
+        if let Some(account) = account {
+            let given = (Some(account.to_owned()), region.map(str::to_owned));
+            if let Some(clients) = self.assumed.lock().await.get(&given) {
+                return clients.clone();
+            }
+        }
         let other_account = match (&self.cross_account, account) {
             (Some(cross), Some(account)) if account != cross.home_account => Some((cross, account)),
             _ => None,

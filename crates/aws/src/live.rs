@@ -295,6 +295,28 @@ impl AwsLiveChecks {
         volumes
     }
 
+    /// `DescribeVolumes` of `ids`, [`DESCRIBE_CHUNK`] ids a call, by
+    /// `volume-id` filter (one unknown id must not fail the call for the
+    /// others); a failed call is logged and skipped.
+    pub(crate) async fn describe_volumes(
+        &self,
+        c: &Clients,
+        ids: &[VolumeId],
+    ) -> Vec<aws_sdk_ec2::operation::describe_volumes::DescribeVolumesOutput> {
+        self.in_chunks(ids, "ec2:DescribeVolumes", |chunk| {
+            c.ec2
+                .describe_volumes()
+                .filters(
+                    aws_sdk_ec2::types::Filter::builder()
+                        .name("volume-id")
+                        .set_values(Some(chunk))
+                        .build(),
+                )
+                .send()
+        })
+        .await
+    }
+
     pub(crate) async fn volumes(
         &self,
         c: &Clients,
@@ -302,20 +324,7 @@ impl AwsLiveChecks {
         out: &mut Vec<Evidence>,
     ) -> BTreeSet<KeyArn> {
         let mut keys = BTreeSet::new();
-        let responses = self
-            .in_chunks(ids, "ec2:DescribeVolumes", |chunk| {
-                c.ec2
-                    .describe_volumes()
-                    .filters(
-                        aws_sdk_ec2::types::Filter::builder()
-                            .name("volume-id")
-                            .set_values(Some(chunk))
-                            .build(),
-                    )
-                    .send()
-            })
-            .await;
-        for response in responses {
+        for response in self.describe_volumes(c, ids).await {
             for volume in response.volumes() {
                 let Some(volume_id) = volume.volume_id().and_then(VolumeId::parse) else {
                     continue;

@@ -18,7 +18,9 @@ use start_doctor_flows::render::text::Extra;
 use start_doctor_flows::traffic::Window;
 use start_doctor_flows::{diagnose, render, Options};
 
-use crate::Format;
+use crate::args::Format;
+use crate::input::Files;
+use crate::report;
 
 /// `start-doctor flows` arguments.
 #[derive(Debug, Args)]
@@ -31,10 +33,10 @@ pub struct FlowsArgs {
     paths: Vec<PathBuf>,
     /// Only records at or after this time: RFC 3339, a date (midnight UTC)
     /// or an age (90m, 12h, 2d).
-    #[arg(long, value_name = "TIME", value_parser = crate::parse_time)]
+    #[arg(long, value_name = "TIME", value_parser = crate::args::parse_time)]
     since: Option<DateTime<Utc>>,
     /// Only records at or before this time (same forms as --since).
-    #[arg(long, value_name = "TIME", value_parser = crate::parse_time)]
+    #[arg(long, value_name = "TIME", value_parser = crate::args::parse_time)]
     until: Option<DateTime<Utc>>,
     /// A CIDR that counts as inside, besides the VPCs and subnets described
     /// (on premises, other VPCs); repeatable.
@@ -131,7 +133,7 @@ pub fn run(args: FlowsArgs) -> ExitCode {
         }
         #[cfg(not(feature = "aws"))]
         {
-            return crate::usage_error(&format!("--live: {}", crate::NO_AWS));
+            return report::usage_error(&format!("--live: {}", crate::NO_AWS));
         }
     } else {
         input::read_all(&args.paths, window)
@@ -143,35 +145,32 @@ pub fn run(args: FlowsArgs) -> ExitCode {
     report(read, &options, args.format, args.stats)
 }
 
-/// Prints the warnings and errors of what was read, then the diagnosis of
-/// everything that could be read; exit 1 when anything could not be.
+/// Prints the warnings and errors of what was read (the shared report of
+/// unreadable inputs), then the diagnosis of everything that could be
+/// read; exit 1 when anything could not be.
 fn report(read: input::Read, options: &Options, format: Format, stats: bool) -> ExitCode {
-    let mut stderr = std::io::stderr().lock();
-    for warning in &read.warnings {
-        let _ = writeln!(stderr, "start-doctor: warning: {warning}");
-    }
-    for error in &read.errors {
-        let _ = writeln!(stderr, "start-doctor: error: {error}");
-    }
-    if stats {
-        let _ = writeln!(stderr, "start-doctor: {}", read.stats);
-    }
-    drop(stderr);
-    let report = diagnose(&read.config, &read.traffic, options);
-    let out = match format {
-        Format::Text => render::text::render(&report, Extra { all: options.all }),
-        Format::Json => render::json(&report) + "\n",
+    let files: Files<()> = Files {
+        contents: Vec::new(),
+        errors: read.errors,
+        warnings: read.warnings,
+        stats: Default::default(),
     };
-    match crate::print(&out) {
-        code if code != ExitCode::SUCCESS => code,
-        _ if read.errors.is_empty() => ExitCode::SUCCESS,
-        _ => ExitCode::FAILURE,
+    let unreadable = report::inputs(&files, false);
+    if stats {
+        // With the records read, which the shared statistics do not count.
+        let _ = writeln!(std::io::stderr(), "start-doctor: {}", read.stats);
     }
+    let found = diagnose(&read.config, &read.traffic, options);
+    let out = match format {
+        Format::Text => render::text::render(&found, Extra { all: options.all }),
+        Format::Json => render::json(&found) + "\n",
+    };
+    report::answer(&out, unreadable)
 }
 
 /// `start-doctor query --doctor flows` options besides the query's own.
 #[derive(Debug, Args)]
-pub struct QueryArgs {
+pub struct FlowsQueryArgs {
     /// With --doctor flows --run: the network configuration to replay the
     /// records against (describe-* output; files or directories,
     /// repeatable).
@@ -204,7 +203,7 @@ pub struct QueryRequest {
     /// `--format`.
     pub format: Format,
     /// The flows options.
-    pub args: QueryArgs,
+    pub args: FlowsQueryArgs,
 }
 
 /// The table `--doctor flows` queries by default: the Athena User Guide's
@@ -214,7 +213,7 @@ pub const DEFAULT_TABLE: &str = "vpc_flow_logs";
 /// Prints (or, with `--run`, runs and diagnoses) the flow doctor's SQL.
 pub fn query(request: QueryRequest) -> ExitCode {
     if !request.athena {
-        return crate::usage_error(
+        return report::usage_error(
             "--doctor flows: flow logs are queried with --engine athena (a CloudTrail Lake event data store holds no flow logs)",
         );
     }
@@ -226,22 +225,22 @@ pub fn query(request: QueryRequest) -> ExitCode {
             .unwrap_or_else(|| DEFAULT_TABLE.to_owned()),
         since: selection.since,
         until: selection.until,
-        accounts: selection.accounts.clone(),
-        regions: selection.regions.clone(),
+        accounts: selection.accounts.iter().map(|a| a.to_string()).collect(),
+        regions: selection.regions.iter().map(|r| r.to_string()).collect(),
     };
     let sql = match start_doctor_flows::query::athena_sql(&flow_query) {
         Ok(sql) => sql,
-        Err(e) => return crate::usage_error(&e.to_string()),
+        Err(e) => return report::usage_error(&e.to_string()),
     };
     if !request.run {
-        return crate::print(&sql);
+        return report::print(&sql);
     }
     run_query(&request, &sql)
 }
 
 #[cfg(not(feature = "aws"))]
 fn run_query(_: &QueryRequest, _: &str) -> ExitCode {
-    crate::usage_error(&format!("--run: {}", crate::NO_AWS))
+    report::usage_error(&format!("--run: {}", crate::NO_AWS))
 }
 
 #[cfg(feature = "aws")]

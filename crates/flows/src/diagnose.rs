@@ -124,7 +124,7 @@ fn origin(
         if let Some(interface) = config.interfaces.get(&eni) {
             region = region.or_else(|| {
                 let zone = interface.az_name.as_ref()?;
-                Region::parse(&start_doctor_core::ids::region_of_zone(zone.as_str())?)
+                Region::of_zone(zone.as_str())
             });
             account = account.or_else(|| {
                 let subnet = interface.subnet.as_ref()?;

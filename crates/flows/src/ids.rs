@@ -221,47 +221,8 @@ location!(
     /// An Availability Zone name (`eu-west-1a`), as one account sees it.
     AzName
 );
-location!(
-    /// A region (`eu-west-1`).
-    Region
-);
-
-/// A 12-digit AWS account id.
-#[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
-#[serde(into = "String")]
-pub struct Account(String);
-
-impl Account {
-    /// Parses 12 digits. Flow logs write `unknown` for interfaces that an
-    /// AWS service created; that is no account.
-    pub fn parse(text: &str) -> Option<Self> {
-        (text.len() == 12 && text.bytes().all(|b| b.is_ascii_digit()))
-            .then(|| Self(text.to_owned()))
-    }
-
-    /// The id.
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
-impl From<Account> for String {
-    fn from(id: Account) -> String {
-        id.0
-    }
-}
-
-impl fmt::Display for Account {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl fmt::Debug for Account {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
+/// Account and Region ids are every doctor's: one home in the core.
+pub use start_doctor_core::ids::{Account, Region};
 
 #[cfg(test)]
 mod tests {

@@ -8,7 +8,7 @@ use std::net::TcpStream;
 
 use chrono::{TimeZone, Utc};
 use serde_json::Value;
-use start_doctor_core::render::slack::{HEADER_MAX, SECTION_MAX};
+use start_doctor_core::slack::{HEADER_MAX, SECTION_MAX};
 use start_doctor_flows::finding::Finding;
 use start_doctor_flows::render::slack::{group_message, State};
 use start_doctor_flows::render::{groups, Group};

@@ -287,8 +287,8 @@ fn head(candidate: &Candidate) -> Result<(Vec<u8>, bool), String> {
 /// Whether `bytes` are an input of the start doctor (CloudTrail, events,
 /// query results): known, and not this doctor's.
 fn other_doctors(bytes: &[u8]) -> bool {
-    start_doctor_core::read::looks_readable(bytes)
-        && start_doctor_core::read_document(bytes).is_ok()
+    start_doctor_start::read::looks_readable(bytes)
+        && start_doctor_start::read::read_document(bytes).is_ok()
 }
 
 fn sniff(candidate: &Candidate) -> Result<Sniffed, String> {

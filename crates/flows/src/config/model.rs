@@ -674,9 +674,7 @@ pub(super) fn build(config: &mut Config, raw: Describe) {
                 config.warnings.push(format!(
                     "describe-flow-logs: {}: LogFormat {:?} is not a list of ${{field}}; left out",
                     flow_log.flow_log_id.as_deref().unwrap_or("a flow log"),
-                    start_doctor_core::render::untrusted::one_line(
-                        &text.chars().take(80).collect::<String>()
-                    )
+                    start_doctor_core::text::one_line(&text.chars().take(80).collect::<String>())
                 ));
                 None
             }

@@ -30,7 +30,7 @@ use crate::config::ConfigPart;
 use crate::traffic::Traffic;
 
 /// The most one JSON document (or subscription payload) may decompress to.
-pub const MAX_DECOMPRESSED: u64 = start_doctor_core::read::MAX_DECOMPRESSED;
+pub const MAX_DECOMPRESSED: u64 = start_doctor_core::input::MAX_DECOMPRESSED;
 
 /// The log events of one container: their messages are flow-log records.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]

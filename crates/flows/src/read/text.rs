@@ -315,7 +315,7 @@ fn process(
         if lines.line(number, text, &mut tokens, traffic) == Line::Unknown {
             return Err(TextError::NotFlowLog {
                 line: number,
-                found: start_doctor_core::render::untrusted::one_line(
+                found: start_doctor_core::text::one_line(
                     &text.chars().take(80).collect::<String>(),
                 ),
             });

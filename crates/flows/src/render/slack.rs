@@ -10,7 +10,7 @@
 
 use chrono::{DateTime, Utc};
 use serde_json::{json, Value};
-use start_doctor_core::render::slack::{
+use start_doctor_core::slack::{
     code, escape, fit, whole_items, FIELD_MAX, HEADER_MAX, SECTION_MAX,
 };
 

@@ -4,7 +4,7 @@
 
 use std::fmt::Write;
 
-use start_doctor_core::render::untrusted::one_line;
+use start_doctor_core::text::one_line;
 
 use super::{groups, Group};
 use crate::finding::{AzVerdict, ControlKind, Finding, Report};

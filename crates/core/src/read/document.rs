@@ -196,6 +196,8 @@ fn read_object<'de, A: MapAccess<'de>>(mut map: A, sink: &mut Sink) -> Result<()
         results::read_lake_rows(raw, sink);
     } else if has("digestStartTime") && has("logFiles") {
         // A CloudTrail digest file (log file validation): no events in it.
+    } else if is_other_doctor_input(&has) {
+        // Read by `start-doctor ebs`: known, and unrelated to failed starts.
     } else {
         let mut keys: Vec<&str> = fields.iter().map(|(k, _)| k.as_str()).take(6).collect();
         keys.sort_unstable();
@@ -205,6 +207,26 @@ fn read_object<'de, A: MapAccess<'de>>(mut map: A, sink: &mut Sink) -> Result<()
         )));
     }
     Ok(())
+}
+
+/// Whether an object is an input of another doctor (`start-doctor ebs`):
+/// `describe-instance-types`, `describe-volume-status`,
+/// `describe-fast-snapshot-restores` output, a `get-metric-data` request
+/// (`--cli-input-json`, or one query of a `--metric-data-queries` array)
+/// or response. Such files sit beside this doctor's in `events/` and in
+/// users' folders, so they are passed over quietly rather than reported as
+/// unreadable.
+fn is_other_doctor_input(has: &dyn Fn(&str) -> bool) -> bool {
+    [
+        "InstanceTypes",
+        "VolumeStatuses",
+        "FastSnapshotRestores",
+        "MetricDataQueries",
+        "MetricDataResults",
+    ]
+    .iter()
+    .any(|k| has(k))
+        || (has("Id") && (has("MetricStat") || has("Expression")))
 }
 
 /// `Records`: CloudTrail records, one at a time, so a bad record costs only

@@ -138,6 +138,20 @@ fn strip_bom(bytes: &[u8]) -> &[u8] {
     bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes)
 }
 
+/// The plain content of a document, for any doctor's reader: gzip
+/// (detected by its magic number) decompressed, refusing more than
+/// [`MAX_DECOMPRESSED`] bytes, and a UTF-8 byte order mark removed.
+pub fn plain_content(bytes: &[u8]) -> Result<std::borrow::Cow<'_, [u8]>, DocumentError> {
+    if bytes.starts_with(&GZIP_MAGIC) {
+        let mut plain = gunzip(bytes, MAX_DECOMPRESSED)?;
+        if plain.starts_with(b"\xEF\xBB\xBF") {
+            plain.drain(..3);
+        }
+        return Ok(std::borrow::Cow::Owned(plain));
+    }
+    Ok(std::borrow::Cow::Borrowed(strip_bom(bytes)))
+}
+
 /// Reads one document. Gzip is detected by its magic number, the JSON shape
 /// by its keys; the file name plays no part.
 pub fn read_document(bytes: &[u8]) -> Result<Document, DocumentError> {

@@ -191,3 +191,30 @@ fn instance_tags_name_the_auto_scaling_group() {
         (Some("web"), Some("w1"))
     );
 }
+
+#[test]
+fn ebs_doctor_inputs_are_known_and_add_nothing() {
+    // `start-doctor ebs` reads these; beside this doctor's files in a
+    // folder they must be neither evidence nor unreadable.
+    for text in [
+        r#"{"InstanceTypes": [{"InstanceType": "m5.large"}]}"#,
+        r#"{"VolumeStatuses": []}"#,
+        r#"{"FastSnapshotRestores": [], "NextToken": null}"#,
+        r#"{"MetricDataQueries": [], "StartTime": "2026-11-20T07:00:00Z", "EndTime": "2026-11-20T08:00:00Z"}"#,
+        r#"{"MetricDataResults": [{"Id": "m1", "Label": "x", "Timestamps": [], "Values": [], "StatusCode": "Complete"}], "Messages": []}"#,
+        r#"[{"Id": "m1", "MetricStat": {"Metric": {"Namespace": "AWS/EBS", "MetricName": "VolumeReadOps"}, "Period": 60, "Stat": "Sum"}}, {"Id": "m3", "Expression": "m1/60"}]"#,
+    ] {
+        let doc = read_document(text.as_bytes()).unwrap_or_else(|e| panic!("{text}: {e}"));
+        assert_eq!(doc, Document::default(), "{text}");
+    }
+}
+
+#[test]
+fn plain_content_unzips_and_drops_the_bom() {
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    gz.write_all("\u{feff}{\"a\": 1}".as_bytes()).unwrap();
+    let zipped = gz.finish().unwrap();
+    assert_eq!(&*plain_content(&zipped).unwrap(), b"{\"a\": 1}");
+    assert_eq!(&*plain_content("\u{feff}[]".as_bytes()).unwrap(), b"[]");
+    assert!(plain_content(&[0x1f, 0x8b, 0, 1]).is_err());
+}

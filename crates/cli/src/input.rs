@@ -87,9 +87,33 @@ impl fmt::Display for Stats {
 /// A file to read and whether it was named explicitly (explicit files are
 /// always read; files found in directories only when they look like JSON or
 /// gzip).
-struct Candidate {
-    path: PathBuf,
-    explicit: bool,
+pub struct Candidate {
+    /// The file.
+    pub path: PathBuf,
+    /// Named on the command line (rather than found in a directory).
+    pub explicit: bool,
+}
+
+/// The files under `paths` (directories walked recursively in name order,
+/// hidden entries skipped, folders the selection rules out passed over),
+/// the paths that could not be walked, and how many were passed over.
+pub fn candidates(
+    paths: &[&Path],
+    selection: &Selection,
+) -> (Vec<Candidate>, Vec<FileError>, usize) {
+    let mut candidates = Vec::new();
+    let mut errors = Vec::new();
+    let mut walk = Walk {
+        selection,
+        out: &mut candidates,
+        errors: &mut errors,
+        skipped: 0,
+    };
+    for path in paths {
+        walk.collect(path, true);
+    }
+    let skipped = walk.skipped;
+    (candidates, errors, skipped)
 }
 
 /// Below this much input no progress bar is worth drawing.
@@ -101,17 +125,9 @@ const PROGRESS_THRESHOLD_BYTES: u64 = 64 * 1024 * 1024;
 pub fn read_all(paths: &[&Path], selection: &Selection) -> Read {
     let started = Instant::now();
     let mut read = Read::default();
-    let mut candidates = Vec::new();
-    let mut walk = Walk {
-        selection,
-        out: &mut candidates,
-        errors: &mut read.errors,
-        skipped: 0,
-    };
-    for path in paths {
-        walk.collect(path, true);
-    }
-    read.stats.skipped = walk.skipped;
+    let (candidates, errors, skipped) = candidates(paths, selection);
+    read.errors = errors;
+    read.stats.skipped = skipped;
     let total: u64 = candidates
         .iter()
         .filter_map(|c| fs::metadata(&c.path).ok())

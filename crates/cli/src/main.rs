@@ -3,6 +3,7 @@
 //! output (`investigate`), and checks ahead of time which will fail
 //! (`preflight`).
 
+mod ebs;
 mod input;
 #[cfg(feature = "aws")]
 mod remote;
@@ -100,6 +101,10 @@ enum Command {
         #[arg(long = "instance-id", value_name = "ID", value_parser = parse_instance_id)]
         instance_ids: Vec<InstanceId>,
     },
+    /// Why is this instance slow? Names the EBS ceiling that binds (volume,
+    /// volume burst, instance maximum or baseline), a volume still
+    /// initializing from its snapshot, or stalled I/O, with the fix.
+    Ebs(ebs::EbsArgs),
 }
 
 /// The query engines `start-doctor query` writes SQL for.
@@ -282,6 +287,7 @@ fn main() -> ExitCode {
             principals,
             format,
         } => run_preflight(&paths, &principals, format),
+        Command::Ebs(args) => ebs::run(args),
     }
 }
 

@@ -16,7 +16,7 @@ use flate2::write::GzEncoder;
 use flate2::Compression;
 use predicates::prelude::*;
 use serde_json::{json, Value};
-use start_doctor_testkit::fixtures::{expected, pinned, repo};
+use start_doctor_testkit::fixtures::{expected, is_other_doctor, pinned, repo};
 use start_doctor_testkit::schema::assert_diagnoses_valid;
 use tempfile::TempDir;
 
@@ -187,6 +187,9 @@ fn names_in(dir: &str, strip: &str) -> Vec<String> {
                 .map(|n| n.trim_end_matches(strip).to_owned())
         })
         .filter(|n| !n.starts_with('.'))
+        // Other doctors' scenarios (events/ebs/...) are tested in their own
+        // files.
+        .filter(|n| !is_other_doctor(n))
         .collect();
     names.sort();
     names

@@ -1,4 +1,5 @@
 //! The `start-doctor` binary as a process, one test binary.
 
 mod cli;
+mod ebs;
 mod preflight;

@@ -50,6 +50,21 @@ pub struct Requests {
     pub notes: Vec<String>,
 }
 
+impl Requests {
+    /// What `ebs query` prints: one request as a pretty JSON document
+    /// (ready for `--cli-input-json file://...`), several as JSON Lines, one
+    /// request per line.
+    pub fn output(&self) -> String {
+        match self.requests.as_slice() {
+            [one] => serde_json::to_string_pretty(one).unwrap_or_default() + "\n",
+            many => many
+                .iter()
+                .map(|r| serde_json::to_string(r).unwrap_or_default() + "\n")
+                .collect(),
+        }
+    }
+}
+
 /// The period CloudWatch can answer for data that starts at `since`:
 /// 1-minute points are kept 15 days, 5-minute points 63 days, 1-hour
 /// points 455 days (GetMetricData API reference).

@@ -290,6 +290,15 @@ struct Examination<'e> {
     minutes: Vec<u32>,
 }
 
+/// The ceiling demand came closest to in a dimension.
+#[derive(Clone, Debug)]
+struct Closest {
+    ratio: f64,
+    ceiling: f64,
+    source: LimitSource,
+    volume: Option<VolumeId>,
+}
+
 /// What each minute showed.
 #[derive(Default)]
 struct Tally {
@@ -300,15 +309,15 @@ struct Tally {
     /// Minutes a volume stalled.
     stalled: BTreeMap<VolumeId, Vec<u32>>,
     /// Minutes with demand and no way to judge a ceiling, by what is unknown.
-    unknown: BTreeMap<String, u32>,
+    unknown: BTreeMap<String, BTreeSet<u32>>,
     /// Minutes a restored volume had reads but no latency to judge.
     latency_unknown: BTreeMap<VolumeId, u32>,
     /// Minutes a volume was slow with no ceiling reached and no
     /// initialization to explain it: (volume, minute, latency).
     unexplained: Vec<(VolumeId, u32, f64)>,
     /// The ceiling demand came closest to without reaching it, per
-    /// dimension: (ratio, ceiling).
-    closest: BTreeMap<Dimension, (f64, f64, LimitSource)>,
+    /// dimension.
+    closest: BTreeMap<Dimension, Closest>,
 }
 
 impl<'e> Examination<'e> {
@@ -505,11 +514,18 @@ impl<'e> Examination<'e> {
                         LimitSource::Volume
                     };
                     if let (Some(d), Some((c, s))) = (demand, ceiling) {
-                        closest(&mut tally, dim, d / c, c, s);
+                        let candidate = Closest {
+                            ratio: d / c,
+                            ceiling: c,
+                            source: s,
+                            volume: Some(v.id.clone()),
+                        };
+                        closest(&mut tally, dim, candidate);
                     }
                     let state = judge(check, demand, ceiling, fallback, dim, Some(&v.id));
                     record(
                         state,
+                        m,
                         || format!("the limits of {}", v.id),
                         &mut reached,
                         &mut tally,
@@ -525,7 +541,13 @@ impl<'e> Examination<'e> {
                     LimitSource::InstanceMaximum
                 };
                 if let (Some(d), Some((c, s))) = (demand, ceiling) {
-                    closest(&mut tally, dim, d / c, c, s);
+                    let candidate = Closest {
+                        ratio: d / c,
+                        ceiling: c,
+                        source: s,
+                        volume: None,
+                    };
+                    closest(&mut tally, dim, candidate);
                 }
                 let state = judge(
                     self.instance_check(dim, m),
@@ -537,6 +559,7 @@ impl<'e> Examination<'e> {
                 );
                 record(
                     state,
+                    m,
                     || "the instance type's EBS limits".to_owned(),
                     &mut reached,
                     &mut tally,
@@ -609,9 +632,99 @@ impl<'e> Examination<'e> {
             Cause::NotEbsBound => self.below(&tally),
             c => self.bound(&tally, c),
         };
+        for also in &contributing {
+            self.add_fix_of(&mut f, &tally, *also);
+        }
         f.contributing = contributing;
         f.evidence.extend(self.evidence_lines(&tally));
         f
+    }
+
+    /// Adds the fix of a contributing cause as a last step (with its
+    /// command): the primary fix alone would leave it to bind next.
+    fn add_fix_of(&self, f: &mut Finding, tally: &Tally, cause: Cause) {
+        let minutes = match cause {
+            Cause::VolumeInitializing => tally
+                .initializing
+                .values()
+                .flatten()
+                .collect::<BTreeSet<_>>()
+                .len(),
+            c => tally.bound.get(&c).map_or(0, Vec::len),
+        };
+        let volume = match cause {
+            Cause::VolumeInitializing => tally
+                .initializing
+                .iter()
+                .max_by_key(|(_, m)| m.len())
+                .map(|(v, _)| v.clone()),
+            c => tally
+                .bound
+                .get(&c)
+                .and_then(|b| b.iter().find_map(|(_, r)| r.volume.clone())),
+        };
+        let view = volume.as_ref().and_then(|v| self.volume(v));
+        let region = f.region.as_deref();
+        let fix = match (cause, view) {
+            (Cause::VolumeIopsLimit | Cause::VolumeThroughputLimit, Some(v)) => {
+                remedy::volume_limit(v.desc, &v.id, self.peak_volume(v), self.type_limits, region)
+            }
+            (Cause::VolumeBurstExhausted, Some(v)) => {
+                remedy::volume_burst(v.desc, &v.id, self.peak_volume(v), region)
+            }
+            (Cause::VolumeInitializing, Some(v)) => remedy::initialize(
+                v.desc,
+                &v.id,
+                self.desc,
+                self.restore(v).as_ref().map(|r| &r.facts),
+                None,
+                None,
+                region,
+            ),
+            (
+                Cause::InstanceEbsIopsLimit
+                | Cause::InstanceEbsThroughputLimit
+                | Cause::InstanceEbsBurstExhausted,
+                _,
+            ) if f.remediation.kind == crate::finding::RemediationKind::ChangeInstanceType => {
+                return;
+            }
+            (
+                Cause::InstanceEbsIopsLimit
+                | Cause::InstanceEbsThroughputLimit
+                | Cause::InstanceEbsBurstExhausted,
+                _,
+            ) => remedy::instance_type(
+                &self.id,
+                self.desc,
+                self.type_limits,
+                &self.evidence.types,
+                self.peak_instance(),
+                if cause == Cause::InstanceEbsBurstExhausted {
+                    LimitSource::InstanceBaseline
+                } else {
+                    LimitSource::InstanceMaximum
+                },
+                region,
+            ),
+            _ => return,
+        };
+        let command = fix
+            .commands
+            .iter()
+            .find(|c| !f.remediation.commands.contains(c))
+            .cloned();
+        f.remediation.steps.push(format!(
+            "Also seen in the window: {} for {minutes} minute{}{}; it would bind next. {}",
+            cause.as_str(),
+            if minutes == 1 { "" } else { "s" },
+            volume.map(|v| format!(" on {v}")).unwrap_or_default(),
+            command.as_ref().map_or_else(
+                || fix.steps.first().cloned().unwrap_or_default(),
+                |c| format!("Fix: {c}")
+            )
+        ));
+        f.remediation.commands.extend(command);
     }
 
     fn base(&self, cause: Cause) -> Finding {
@@ -808,9 +921,13 @@ impl<'e> Examination<'e> {
                 " after its burst credits ran out (BurstBalance 0%)".to_owned()
             }
             LimitSource::InstanceMaximum => String::new(),
-            LimitSource::InstanceBaseline => {
-                " after the instance's 30-minute EBS burst was spent".to_owned()
-            }
+            LimitSource::InstanceBaseline => format!(
+                " after its EBS burst credits ran out ({} 0%)",
+                match dim {
+                    Dimension::Iops => "EBSIOBalance%",
+                    Dimension::Throughput => "EBSByteBalance%",
+                }
+            ),
         };
         f.summary = format!(
             "{}{type_text} was held at {what} ceiling of {ceiling_text}{why} for {} minute{} between {} and {} UTC; demand peaked at {peak}.",
@@ -987,6 +1104,7 @@ impl<'e> Examination<'e> {
             commands.push(format!("aws ec2 describe-instances --instance-ids {}{region_arg} > describe/instances.json", self.id));
         }
         for (what, minutes) in &tally.unknown {
+            let minutes = minutes.len();
             if what.starts_with("the limits of ") {
                 let volume = what.trim_start_matches("the limits of ");
                 missing.push(format!(
@@ -1047,30 +1165,37 @@ impl<'e> Examination<'e> {
             let tput = tally.closest.get(&Dimension::Throughput);
             f.limit = Limit {
                 source: None,
-                iops: iops.map(|c| round(c.1)),
-                throughput_mibps: tput.map(|c| round(c.1)),
+                iops: iops.map(|c| round(c.ceiling)),
+                throughput_mibps: tput.map(|c| round(c.ceiling)),
             };
-            let headroom = |c: Option<&(f64, f64, LimitSource)>, dim| {
-                c.map(|(ratio, ceiling, source)| {
+            let headroom = |c: Option<&Closest>, dim| {
+                c.map(|c| {
                     format!(
-                        "{:.0}% of the nearest {} ceiling ({}, {})",
-                        ratio * 100.0,
+                        "{:.0}% of the nearest {} ceiling ({}, {}{})",
+                        c.ratio * 100.0,
                         match dim {
                             Dimension::Iops => "IOPS",
                             Dimension::Throughput => "throughput",
                         },
-                        format_rate(*ceiling, dim),
-                        source_text(*source)
+                        format_rate(c.ceiling, dim),
+                        source_text(c.source),
+                        c.volume
+                            .as_ref()
+                            .map(|v| format!(" {v}"))
+                            .unwrap_or_default()
                     )
                 })
                 .unwrap_or_else(|| "no ceiling to compare".to_owned())
             };
-            let dim = match (iops, tput) {
-                (Some(i), Some(t)) if t.0 > i.0 => Dimension::Throughput,
-                (None, Some(_)) => Dimension::Throughput,
-                _ => Dimension::Iops,
+            let (dim, nearest) = match (iops, tput) {
+                (Some(i), Some(t)) if t.ratio > i.ratio => (Dimension::Throughput, Some(t)),
+                (None, Some(t)) => (Dimension::Throughput, Some(t)),
+                (i, _) => (Dimension::Iops, i),
             };
-            f.chart = self.chart(dim, None);
+            let view = nearest
+                .and_then(|c| c.volume.as_ref())
+                .and_then(|v| self.volume(v));
+            f.chart = self.chart(dim, view);
             f.summary = format!(
                 "{} is not held by EBS: between {} and {} UTC demand peaked at {} ({}) and {} ({}), below every ceiling, with normal read latency.",
                 self.id,
@@ -1156,135 +1281,12 @@ impl<'e> Examination<'e> {
             ));
         }
         for v in &self.volumes {
-            if let Some(d) = v.desc {
-                lines.push(format!(
-                    "describe-volumes: {} {} {} GiB, {} IOPS, {} MiB/s{}{}{}",
-                    v.id,
-                    d.volume_type.as_ref().map_or("?", |t| t.as_str()),
-                    d.size_gib.map_or("?".to_owned(), |s| s.to_string()),
-                    d.iops.map_or("?".to_owned(), |i| thousands(i as f64)),
-                    d.throughput_mibps.map_or_else(
-                        || v.limits
-                            .and_then(|l| l.normal.throughput_mibps)
-                            .map_or("?".to_owned(), |t| format!("{t:.0}")),
-                        |t| t.to_string()
-                    ),
-                    d.snapshot_id
-                        .as_ref()
-                        .map(|s| format!(", from {s}"))
-                        .unwrap_or_default(),
-                    d.fast_restored
-                        .map(|f| format!(", FastRestored {f}"))
-                        .unwrap_or_default(),
-                    d.initialization_rate
-                        .map(|r| format!(", initialization rate {r} MiB/s"))
-                        .unwrap_or_default(),
-                ));
-            }
-            if let Some(s) = v.status {
-                if let Some(i) = &s.initialization {
-                    lines.push(format!(
-                        "describe-volume-status: {} initialization {}{}{}",
-                        v.id,
-                        match &i.kind {
-                            Some(crate::model::InitializationType::Default) => "default",
-                            Some(crate::model::InitializationType::ProvisionedRate) =>
-                                "provisioned-rate",
-                            Some(crate::model::InitializationType::VolumeCopy) => "volume-copy",
-                            Some(crate::model::InitializationType::Other(o)) => o.as_str(),
-                            None => "(type not given)",
-                        },
-                        i.progress
-                            .map(|p| format!(", {p}% done"))
-                            .unwrap_or_default(),
-                        i.seconds_left
-                            .map(|s| format!(", about {s} s left"))
-                            .unwrap_or_default()
-                    ));
-                }
-                if let Some(p) = &s.io_performance {
-                    lines.push(format!(
-                        "describe-volume-status: {} io-performance {p}",
-                        v.id
-                    ));
-                }
-            }
-            if let Some(d) = v.desc {
-                if let (Some(snap), Some(zone)) = (&d.snapshot_id, &d.zone) {
-                    if let Some(fsr) = self
-                        .evidence
-                        .fast_restores
-                        .get(&(snap.clone(), zone.clone()))
-                    {
-                        lines.push(format!(
-                            "describe-fast-snapshot-restores: {snap} in {zone}: {}",
-                            fsr.state.as_str()
-                        ));
-                    }
-                }
-            }
-            if let Some(t) = self.evidence.initialized.get(&v.id) {
-                lines.push(format!(
-                    "EBS Volume Notification: initializeVolume succeeded for {} at {}",
-                    v.id,
-                    t.to_rfc3339()
-                ));
-            }
-            if !v.series.is_empty() {
-                let names: Vec<&str> = v.series.keys().map(|m| m.name()).collect();
-                let res = v.series.values().map(|s| s.resolution()).min().unwrap_or(1);
-                lines.push(format!(
-                    "CloudWatch AWS/EBS {}: {} ({}-minute points)",
-                    v.id,
-                    names.join(", "),
-                    res
-                ));
-            }
-            for (metric, label) in [
-                (Metric::VolumeIopsExceededCheck, "VolumeIOPSExceededCheck"),
-                (
-                    Metric::VolumeThroughputExceededCheck,
-                    "VolumeThroughputExceededCheck",
-                ),
-                (Metric::VolumeStalledIoCheck, "VolumeStalledIOCheck"),
-            ] {
-                if let Some(s) = v.get(metric) {
-                    let at = self
-                        .minutes
-                        .iter()
-                        .filter(|&&m| s.covering(m).is_some_and(|x| x >= 0.5))
-                        .count();
-                    lines.push(format!(
-                        "{label} of {}: 1 in {at} of {} minutes",
-                        v.id,
-                        self.minutes.len()
-                    ));
-                }
-            }
-            if let Some(first) = self.minutes.iter().find(|&&m| v.burst_spent(m)) {
-                lines.push(format!(
-                    "BurstBalance of {} spent (≤ {SPENT_PERCENT}%) from {} UTC",
-                    v.id,
-                    hm(Some(time_of(*first)))
-                ));
-            }
+            lines.extend(self.volume_lines(v));
         }
-        if !self.instance_series.is_empty() {
-            let names: Vec<&str> = self.instance_series.keys().map(|m| m.name()).collect();
-            let res = self
-                .instance_series
-                .values()
-                .map(|s| s.resolution())
-                .min()
-                .unwrap_or(1);
-            lines.push(format!(
-                "CloudWatch AWS/EC2 {}: {} ({}-minute points{})",
-                self.id,
-                names.join(", "),
-                res,
-                if res >= 5 { ", basic monitoring" } else { "" }
-            ));
-        }
+        lines.extend(series_lines(
+            &format!("AWS/EC2 {}", self.id),
+            &self.instance_series,
+        ));
         for (dim, name) in [
             (Dimension::Iops, "EBSIOBalance%"),
             (Dimension::Throughput, "EBSByteBalance%"),
@@ -1297,29 +1299,17 @@ impl<'e> Examination<'e> {
                 ));
             }
         }
-        for (metric, label) in [
-            (
-                Metric::InstanceEbsIopsExceededCheck,
-                "InstanceEBSIOPSExceededCheck",
+        lines.extend(
+            self.checks_line(
+                self.id.as_str(),
+                [
+                    Metric::InstanceEbsIopsExceededCheck,
+                    Metric::InstanceEbsThroughputExceededCheck,
+                ]
+                .into_iter()
+                .filter_map(|m| Some((m, self.instance_get(m)?))),
             ),
-            (
-                Metric::InstanceEbsThroughputExceededCheck,
-                "InstanceEBSThroughputExceededCheck",
-            ),
-        ] {
-            if let Some(s) = self.instance_get(metric) {
-                let at = self
-                    .minutes
-                    .iter()
-                    .filter(|&&m| s.covering(m).is_some_and(|x| x >= 0.5))
-                    .count();
-                lines.push(format!(
-                    "{label} of {}: 1 in {at} of {} minutes",
-                    self.id,
-                    self.minutes.len()
-                ));
-            }
-        }
+        );
         let vols: BTreeSet<&VolumeId> = self.volumes.iter().map(|v| &v.id).collect();
         for alarm in &self.evidence.alarms {
             if alarm.instances.contains(&self.id) || alarm.volumes.iter().any(|v| vols.contains(v))
@@ -1348,11 +1338,159 @@ impl<'e> Examination<'e> {
         }
         lines
     }
+
+    /// What was read about one volume.
+    fn volume_lines(&self, v: &VolumeView) -> Vec<String> {
+        let mut lines = Vec::new();
+        if let Some(d) = v.desc {
+            lines.push(format!(
+                "describe-volumes: {} {} {} GiB, {} IOPS, {} MiB/s{}{}{}",
+                v.id,
+                d.volume_type.as_ref().map_or("?", |t| t.as_str()),
+                d.size_gib.map_or("?".to_owned(), |s| s.to_string()),
+                d.iops.map_or("?".to_owned(), |i| thousands(i as f64)),
+                d.throughput_mibps.map_or_else(
+                    || v.limits
+                        .and_then(|l| l.normal.throughput_mibps)
+                        .map_or("?".to_owned(), |t| format!("{t:.0}")),
+                    |t| t.to_string()
+                ),
+                d.snapshot_id
+                    .as_ref()
+                    .map(|s| format!(", from {s}"))
+                    .unwrap_or_default(),
+                d.fast_restored
+                    .map(|f| format!(", FastRestored {f}"))
+                    .unwrap_or_default(),
+                d.initialization_rate
+                    .map(|r| format!(", initialization rate {r} MiB/s"))
+                    .unwrap_or_default(),
+            ));
+            if let (Some(snap), Some(zone)) = (&d.snapshot_id, &d.zone) {
+                if let Some(fsr) = self
+                    .evidence
+                    .fast_restores
+                    .get(&(snap.clone(), zone.clone()))
+                {
+                    lines.push(format!(
+                        "describe-fast-snapshot-restores: {snap} in {zone}: {}",
+                        fsr.state.as_str()
+                    ));
+                }
+            }
+        }
+        if let Some(s) = v.status {
+            if let Some(i) = &s.initialization {
+                lines.push(format!(
+                    "describe-volume-status: {} initialization {}{}{}",
+                    v.id,
+                    match &i.kind {
+                        Some(crate::model::InitializationType::Default) => "default",
+                        Some(crate::model::InitializationType::ProvisionedRate) =>
+                            "provisioned-rate",
+                        Some(crate::model::InitializationType::VolumeCopy) => "volume-copy",
+                        Some(crate::model::InitializationType::Other(o)) => o.as_str(),
+                        None => "(type not given)",
+                    },
+                    i.progress
+                        .map(|p| format!(", {p}% done"))
+                        .unwrap_or_default(),
+                    i.seconds_left
+                        .map(|s| format!(", about {s} s left"))
+                        .unwrap_or_default()
+                ));
+            }
+            match s.io_performance.as_deref() {
+                None | Some("normal" | "not-applicable") => {}
+                Some(p) => lines.push(format!(
+                    "describe-volume-status: {} io-performance {p} (status {})",
+                    v.id,
+                    s.status.as_deref().unwrap_or("?")
+                )),
+            }
+        }
+        if let Some(t) = self.evidence.initialized.get(&v.id) {
+            lines.push(format!(
+                "EBS Volume Notification: initializeVolume succeeded for {} at {}",
+                v.id,
+                t.to_rfc3339()
+            ));
+        }
+        lines.extend(series_lines(&format!("AWS/EBS {}", v.id), &v.series));
+        lines.extend(
+            self.checks_line(
+                v.id.as_str(),
+                [
+                    Metric::VolumeIopsExceededCheck,
+                    Metric::VolumeThroughputExceededCheck,
+                    Metric::VolumeStalledIoCheck,
+                ]
+                .into_iter()
+                .filter_map(|m| Some((m, v.get(m)?))),
+            ),
+        );
+        if let Some(first) = self.minutes.iter().find(|&&m| v.burst_spent(m)) {
+            lines.push(format!(
+                "BurstBalance of {} spent (≤ {SPENT_PERCENT}%) from {} UTC",
+                v.id,
+                hm(Some(time_of(*first)))
+            ));
+        }
+        lines
+    }
+
+    /// One line: how many minutes each 0/1 check said 1.
+    fn checks_line<'s>(
+        &self,
+        what: &str,
+        checks: impl Iterator<Item = (Metric, &'s Series)>,
+    ) -> Option<String> {
+        let counts: Vec<String> = checks
+            .map(|(metric, s)| {
+                let at = self
+                    .minutes
+                    .iter()
+                    .filter(|&&m| s.covering(m).is_some_and(|x| x >= 0.5))
+                    .count();
+                format!("{} {at}", metric.name())
+            })
+            .collect();
+        (!counts.is_empty()).then(|| {
+            format!(
+                "minutes at 1 for {what} (of {}): {}",
+                self.minutes.len(),
+                counts.join(", ")
+            )
+        })
+    }
+}
+
+/// One line per resolution: which metrics of a resource were read, and
+/// how many minutes each point covers (5 for basic monitoring).
+fn series_lines(what: &str, series: &BTreeMap<Metric, &Series>) -> Vec<String> {
+    let mut by_resolution: BTreeMap<u32, Vec<&str>> = BTreeMap::new();
+    for (metric, s) in series {
+        by_resolution
+            .entry(s.resolution())
+            .or_default()
+            .push(metric.name());
+    }
+    by_resolution
+        .into_iter()
+        .map(|(res, names)| {
+            format!(
+                "CloudWatch {what}: {} ({res}-minute points{})",
+                names.join(", "),
+                if res == 5 { ", basic monitoring" } else { "" }
+            )
+        })
+        .collect()
 }
 
 /// Keeps a reached ceiling, or counts a minute whose ceiling is unknown.
 fn record(
     state: State,
+    minute: u32,
     what: impl FnOnce() -> String,
     reached: &mut Vec<Reach>,
     tally: &mut Tally,
@@ -1360,14 +1498,18 @@ fn record(
     match state {
         State::At(r) => reached.push(r),
         State::Below => {}
-        State::Unknown => *tally.unknown.entry(what()).or_default() += 1,
+        State::Unknown => {
+            tally.unknown.entry(what()).or_default().insert(minute);
+        }
     }
 }
 
-fn closest(tally: &mut Tally, dim: Dimension, ratio: f64, ceiling: f64, source: LimitSource) {
-    let entry = tally.closest.entry(dim).or_insert((ratio, ceiling, source));
-    if ratio > entry.0 {
-        *entry = (ratio, ceiling, source);
+fn closest(tally: &mut Tally, dim: Dimension, candidate: Closest) {
+    match tally.closest.get(&dim) {
+        Some(c) if c.ratio >= candidate.ratio => {}
+        _ => {
+            tally.closest.insert(dim, candidate);
+        }
     }
 }
 

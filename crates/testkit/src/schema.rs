@@ -1,5 +1,6 @@
-//! The output contracts: `schema/diagnosis.schema.json` and
-//! `schema/preflight.schema.json`, compiled once per test binary.
+//! The output contracts: `schema/diagnosis.schema.json`,
+//! `schema/preflight.schema.json` and `schema/ebs.schema.json`, compiled
+//! once per test binary.
 
 use std::fs;
 use std::sync::OnceLock;
@@ -42,5 +43,14 @@ pub fn assert_diagnoses_valid(what: &str, report: &Value) {
 pub fn assert_preflight_valid(what: &str, report: &Value) {
     static VALIDATOR: OnceLock<jsonschema::Validator> = OnceLock::new();
     let name = "preflight.schema.json";
+    check(VALIDATOR.get_or_init(|| compile(name)), name, what, report);
+}
+
+/// Asserts that `report` (`ebs --format json` output) matches the EBS
+/// contract (`schema/ebs.schema.json`); `what` names the scenario in the
+/// failure.
+pub fn assert_ebs_valid(what: &str, report: &Value) {
+    static VALIDATOR: OnceLock<jsonschema::Validator> = OnceLock::new();
+    let name = "ebs.schema.json";
     check(VALIDATOR.get_or_init(|| compile(name)), name, what, report);
 }

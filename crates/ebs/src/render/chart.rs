@@ -29,16 +29,26 @@ pub fn rows(chart: &Chart) -> Vec<String> {
             (demand, ceiling)
         })
         .collect();
-    let top = columns
+    // One scale for both rows, up to the higher of the peak demand and the
+    // lowest ceiling: demand meeting its ceiling then shows as two bars of
+    // the same height, and a ceiling far above it (an instance maximum of
+    // 40,000 IOPS over a 600 IOPS load) shows full rather than flattening
+    // the demand to nothing.
+    let peak = columns
         .iter()
-        .flat_map(|(d, c)| [*d, *c])
-        .flatten()
+        .filter_map(|(d, _)| *d)
         .fold(0.0_f64, f64::max);
+    let lowest = columns
+        .iter()
+        .filter_map(|(_, c)| *c)
+        .reduce(f64::min)
+        .unwrap_or(0.0);
+    let top = peak.max(lowest);
     let bar = |v: Option<f64>| match v {
         None => ' ',
         Some(_) if top <= 0.0 => LEVELS[0],
         Some(v) => {
-            let i = ((v / top) * (LEVELS.len() as f64) - 1e-9).ceil() as isize - 1;
+            let i = ((v.min(top) / top) * (LEVELS.len() as f64) - 1e-9).ceil() as isize - 1;
             LEVELS[i.clamp(0, LEVELS.len() as isize - 1) as usize]
         }
     };

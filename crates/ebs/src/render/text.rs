@@ -170,5 +170,5 @@ fn finding(out: &mut String, f: &Finding) {
 }
 
 fn line(out: &mut String, label: &str, value: &str) {
-    let _ = writeln!(out, "{:<14}{}", format!("{label}:"), one_line(value));
+    let _ = writeln!(out, "{:<15}{}", format!("{label}:"), one_line(value));
 }

@@ -918,11 +918,11 @@ impl<'e> Examination<'e> {
         let why = match source {
             LimitSource::Volume => String::new(),
             LimitSource::VolumeBurstBaseline => {
-                " after its burst credits ran out (BurstBalance 0%)".to_owned()
+                " after its burst credits ran out (BurstBalance at 0)".to_owned()
             }
             LimitSource::InstanceMaximum => String::new(),
             LimitSource::InstanceBaseline => format!(
-                " after its EBS burst credits ran out ({} 0%)",
+                " after its EBS burst credits ran out ({} at 0)",
                 match dim {
                     Dimension::Iops => "EBSIOBalance%",
                     Dimension::Throughput => "EBSByteBalance%",

@@ -128,13 +128,15 @@ mod tests {
             rows[0],
             "MiB/s: peak 300.0, ceiling 566.0 to 77.5 (1 minute per column)"
         );
+        // Demand at its ceiling: bars of the same height; the ceiling above
+        // the scale (the peak) shows full.
         assert_eq!(
             rows[1],
-            format!("demand   {}{}", "▅".repeat(10), "▂".repeat(10))
+            format!("demand   {}{}", "█".repeat(10), "▃".repeat(10))
         );
         assert_eq!(
             rows[2],
-            format!("ceiling  {}{}", "█".repeat(10), "▂".repeat(10))
+            format!("ceiling  {}{}", "█".repeat(10), "▃".repeat(10))
         );
         assert_eq!(
             rows[3],

@@ -221,9 +221,37 @@ impl Collected {
         let mut alarms = self.alarms;
         alarms.sort_by(|a, b| (a.time, &a.name, &a.state).cmp(&(b.time, &b.name, &b.state)));
         alarms.dedup();
+        let instances = pick(self.instances, |i| i.id.clone());
+        let volumes = pick(self.volumes, |v: &Volume| v.id.clone());
+        // Which volume is on which instance, by every source that says so,
+        // indexed once (a fleet has thousands of each).
+        let mut described: BTreeMap<VolumeId, BTreeSet<InstanceId>> = BTreeMap::new();
+        for i in instances.values() {
+            for (v, _) in &i.volumes {
+                described.entry(v.clone()).or_default().insert(i.id.clone());
+            }
+        }
+        for v in volumes.values() {
+            for (i, _) in &v.attachments {
+                described.entry(v.id.clone()).or_default().insert(i.clone());
+            }
+        }
+        let mut by_instance: BTreeMap<InstanceId, BTreeSet<VolumeId>> = BTreeMap::new();
+        for (v, on) in &described {
+            for i in on {
+                by_instance.entry(i.clone()).or_default().insert(v.clone());
+            }
+        }
+        for key in self.series.keys() {
+            if let crate::metric::Resource::InstanceVolume(i, v) = &key.resource {
+                by_instance.entry(i.clone()).or_default().insert(v.clone());
+            }
+        }
         Evidence {
-            instances: pick(self.instances, |i| i.id.clone()),
-            volumes: pick(self.volumes, |v| v.id.clone()),
+            instances,
+            volumes,
+            described_attachments: described,
+            volumes_by_instance: by_instance,
             types: pick(self.types, |t| t.instance_type.clone()),
             statuses: pick(self.statuses, |s| s.id.clone()),
             fast_restores: pick(self.fast_restores, |f| {
@@ -295,6 +323,10 @@ pub struct Evidence {
     pub incomplete: BTreeMap<SeriesKey, &'static str>,
     /// What could not be joined or used, one line each.
     pub warnings: Vec<String>,
+    /// Volume -> the instances describe output attaches it to.
+    described_attachments: BTreeMap<VolumeId, BTreeSet<InstanceId>>,
+    /// Instance -> its volumes, by every source.
+    volumes_by_instance: BTreeMap<InstanceId, BTreeSet<VolumeId>>,
 }
 
 impl Evidence {
@@ -347,40 +379,20 @@ impl Evidence {
         ids
     }
 
-    /// The instances a volume is attached to, by every source that says so.
+    /// The instances describe output attaches a volume to.
     fn attached_to(&self, volume: &VolumeId) -> BTreeSet<InstanceId> {
-        let mut out: BTreeSet<InstanceId> = self
-            .volumes
+        self.described_attachments
             .get(volume)
-            .map(|v| v.attachments.iter().map(|(i, _)| i.clone()).collect())
-            .unwrap_or_default();
-        out.extend(
-            self.instances
-                .values()
-                .filter(|i| i.volumes.iter().any(|(v, _)| v == volume))
-                .map(|i| i.id.clone()),
-        );
-        out
+            .cloned()
+            .unwrap_or_default()
     }
 
     /// An instance's volumes, from its description, the volumes'
     /// attachments and the Nitro metrics' (`InstanceId`, `VolumeId`) pairs.
     pub fn volumes_of(&self, instance: &InstanceId) -> BTreeSet<VolumeId> {
-        let mut out: BTreeSet<VolumeId> = self
-            .instances
+        self.volumes_by_instance
             .get(instance)
-            .map(|i| i.volumes.iter().map(|(v, _)| v.clone()).collect())
-            .unwrap_or_default();
-        out.extend(
-            self.volumes
-                .values()
-                .filter(|v| v.attachments.iter().any(|(i, _)| i == instance))
-                .map(|v| v.id.clone()),
-        );
-        out.extend(self.series.keys().filter_map(|k| match &k.resource {
-            crate::metric::Resource::InstanceVolume(i, v) if i == instance => Some(v.clone()),
-            _ => None,
-        }));
-        out
+            .cloned()
+            .unwrap_or_default()
     }
 }

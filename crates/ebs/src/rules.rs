@@ -356,29 +356,19 @@ impl<'e> Examination<'e> {
                 }
             })
             .collect();
-        let mut minutes = BTreeSet::new();
-        let mut add = |s: &Series| {
-            let res = s.resolution();
-            for (m, _) in s.points() {
-                for k in 0..res {
-                    let minute = m.saturating_add(k);
-                    if (low..=high).contains(&minute) {
-                        minutes.insert(minute);
-                    }
-                }
-            }
-        };
-        for v in &volumes {
-            v.series.values().for_each(|s| add(s));
-        }
-        instance_series.values().for_each(|s| add(s));
+        let all: Vec<&Series> = volumes
+            .iter()
+            .flat_map(|v| v.series.values().copied())
+            .chain(instance_series.values().copied())
+            .collect();
+        let minutes = minutes_with_points(&all, low, high);
         Self {
             evidence,
             desc,
             type_limits,
             instance_series,
             volumes,
-            minutes: minutes.into_iter().collect(),
+            minutes,
             id,
         }
     }
@@ -1463,6 +1453,46 @@ impl<'e> Examination<'e> {
             )
         })
     }
+}
+
+/// The minutes within [low, high] that any of the series covers, in
+/// order: one pass over the points into a bitmap of the span (the minutes
+/// of a fleet's day are millions; a set would cost more than the rules).
+fn minutes_with_points(series: &[&Series], low: u32, high: u32) -> Vec<u32> {
+    let spans: Vec<(u32, u32)> = series
+        .iter()
+        .filter_map(|s| {
+            let (first, last) = s.span()?;
+            Some((
+                first.max(low),
+                last.saturating_add(s.resolution() - 1).min(high),
+            ))
+        })
+        .filter(|(a, b)| a <= b)
+        .collect();
+    let (Some(start), Some(end)) = (
+        spans.iter().map(|s| s.0).min(),
+        spans.iter().map(|s| s.1).max(),
+    ) else {
+        return Vec::new();
+    };
+    let mut seen = vec![false; (end - start) as usize + 1];
+    for s in series {
+        let res = s.resolution();
+        for (m, _) in s.points() {
+            for k in 0..res {
+                let minute = m.saturating_add(k);
+                if (start..=end).contains(&minute) {
+                    seen[(minute - start) as usize] = true;
+                }
+            }
+        }
+    }
+    seen.iter()
+        .enumerate()
+        .filter(|(_, s)| **s)
+        .map(|(i, _)| start + i as u32)
+        .collect()
 }
 
 /// One line per resolution: which metrics of a resource were read, and

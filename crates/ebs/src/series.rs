@@ -7,8 +7,15 @@
 //! minute is an index. A minute given twice with different values keeps the
 //! larger, so the result does not depend on the order files are read in.
 
+/// The widest span a series keeps, in minutes: CloudWatch keeps 1-hour
+/// points 455 days. A file with two points years apart would otherwise
+/// cost a dense vector of millions of minutes; the oldest points beyond
+/// this span from the newest are dropped instead (whatever the order they
+/// came in).
+pub const MAX_SPAN_MINUTES: u32 = 456 * 24 * 60;
+
 /// A metric's points, by minute since the Unix epoch.
-#[derive(Clone, Debug, Default, PartialEq)]
+#[derive(Clone, Debug, Default)]
 pub struct Series {
     start: u32,
     values: Vec<f32>,
@@ -19,6 +26,16 @@ pub struct Series {
     /// 60-second period still answers every 5 minutes). Set by
     /// [`Series::finish`].
     resolution: u32,
+}
+
+impl PartialEq for Series {
+    /// The same points (`NaN` marks no point, and is not a value to
+    /// compare), period and resolution.
+    fn eq(&self, other: &Self) -> bool {
+        self.period == other.period
+            && self.resolution == other.resolution
+            && self.points().eq(other.points())
+    }
 }
 
 impl Series {
@@ -33,6 +50,25 @@ impl Series {
         else {
             return;
         };
+        let newest = if self.values.is_empty() {
+            high
+        } else {
+            high.max(self.start + self.values.len() as u32 - 1)
+        };
+        let floor = newest.saturating_sub(MAX_SPAN_MINUTES);
+        if low < floor {
+            let kept: Vec<(u32, f32)> = points
+                .iter()
+                .copied()
+                .filter(|(m, _)| *m >= floor)
+                .collect();
+            return self.add(&kept);
+        }
+        if !self.values.is_empty() && self.start < floor {
+            let gone = ((floor - self.start) as usize).min(self.values.len());
+            self.values.drain(..gone);
+            self.start = floor;
+        }
         if self.values.is_empty() {
             self.start = low;
         } else if low < self.start {
@@ -161,6 +197,35 @@ mod tests {
             series(&[&[(10, 1.0)], &[(10, 5.0)]]).covering(10),
             Some(5.0)
         );
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(48))]
+
+        #[test]
+        fn any_pages_in_any_order_give_one_series(
+            pages in proptest::collection::vec(proptest::collection::vec((0u32..800_000, 0f32..1e6), 0..20), 1..6),
+        ) {
+            let forward: Vec<&[(u32, f32)]> = pages.iter().map(Vec::as_slice).collect();
+            let mut backward = forward.clone();
+            backward.reverse();
+            let a = series(&forward);
+            let b = series(&backward);
+            proptest::prop_assert_eq!(&a, &b);
+            if let Some((first, last)) = a.span() {
+                proptest::prop_assert!(last - first <= MAX_SPAN_MINUTES);
+            }
+        }
+    }
+
+    #[test]
+    fn points_years_apart_keep_only_the_newest_span() {
+        let far = MAX_SPAN_MINUTES + 10;
+        let a = series(&[&[(5, 1.0)], &[(5 + far, 2.0)]]);
+        let b = series(&[&[(5 + far, 2.0)], &[(5, 1.0)]]);
+        assert_eq!(a.points().collect::<Vec<_>>(), [(5 + far, 2.0)]);
+        assert_eq!(a, b, "whatever the order");
+        assert!(a.values.len() < 10);
     }
 
     #[test]

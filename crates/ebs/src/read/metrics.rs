@@ -16,7 +16,7 @@ use serde::Deserialize;
 use serde_json::value::RawValue;
 
 use super::document::each_item;
-use super::time::parse_timestamp;
+use super::time::{parse_timestamp_cached, DayCache};
 use super::{Document, MetricResult, Problem, Query, QueryTarget, Status};
 use crate::metric::SeriesKey;
 
@@ -262,7 +262,11 @@ impl<'de> Visitor<'de> for ResultSeed<'_> {
             match (minute, v) {
                 // f32 keeps 7 significant digits: plenty for a rate
                 // compared with a limit, and half the memory of f64.
-                (Some(m), Some(v)) if v.is_finite() => points.push((m, v as f32)),
+                // No metric read here is negative, and a value beyond f32
+                // would be infinite: both are unreadable points.
+                (Some(m), Some(v)) if v >= 0.0 && (v as f32).is_finite() => {
+                    points.push((m, v as f32))
+                }
                 _ => bad += 1,
             }
         }
@@ -302,7 +306,8 @@ impl<'de> Deserialize<'de> for Timestamps {
             }
             fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
                 let mut out = Vec::with_capacity(seq.size_hint().unwrap_or(256));
-                while let Some(Timestamp(t)) = seq.next_element()? {
+                let mut cache = DayCache::default();
+                while let Some(t) = seq.next_element_seed(Timestamp { cache: &mut cache })? {
                     out.push(t);
                 }
                 Ok(out)
@@ -312,44 +317,49 @@ impl<'de> Deserialize<'de> for Timestamps {
     }
 }
 
-struct Timestamp(Option<i64>);
+/// One timestamp, sharing the day cache of its list.
+struct Timestamp<'c> {
+    cache: &'c mut DayCache,
+}
 
-impl<'de> Deserialize<'de> for Timestamp {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct V;
-        impl<'de> Visitor<'de> for V {
-            type Value = Option<i64>;
-            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("a timestamp")
-            }
-            fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
-                Ok(parse_timestamp(v))
-            }
-            fn visit_u64<E: de::Error>(self, v: u64) -> Result<Self::Value, E> {
-                Ok(i64::try_from(v).ok().map(epoch))
-            }
-            fn visit_i64<E: de::Error>(self, v: i64) -> Result<Self::Value, E> {
-                Ok(Some(epoch(v)))
-            }
-            fn visit_f64<E: de::Error>(self, v: f64) -> Result<Self::Value, E> {
-                Ok((v.is_finite() && v.abs() < 1e15).then(|| epoch(v.floor() as i64)))
-            }
-            fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
-                Ok(None)
-            }
-            fn visit_bool<E: de::Error>(self, _: bool) -> Result<Self::Value, E> {
-                Ok(None)
-            }
-            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
-                while seq.next_element::<IgnoredAny>()?.is_some() {}
-                Ok(None)
-            }
-            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-                while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
-                Ok(None)
-            }
-        }
-        deserializer.deserialize_any(V).map(Timestamp)
+impl<'de> DeserializeSeed<'de> for Timestamp<'_> {
+    type Value = Option<i64>;
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Self::Value, D::Error> {
+        deserializer.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Timestamp<'_> {
+    type Value = Option<i64>;
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a timestamp")
+    }
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+        Ok(parse_timestamp_cached(v, self.cache))
+    }
+    fn visit_u64<E: de::Error>(self, v: u64) -> Result<Self::Value, E> {
+        Ok(i64::try_from(v).ok().map(epoch))
+    }
+    fn visit_i64<E: de::Error>(self, v: i64) -> Result<Self::Value, E> {
+        Ok(Some(epoch(v)))
+    }
+    fn visit_f64<E: de::Error>(self, v: f64) -> Result<Self::Value, E> {
+        Ok((v.is_finite() && v.abs() < 1e15).then(|| epoch(v.floor() as i64)))
+    }
+    fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+    fn visit_bool<E: de::Error>(self, _: bool) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        while seq.next_element::<IgnoredAny>()?.is_some() {}
+        Ok(None)
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+        Ok(None)
     }
 }
 

@@ -10,7 +10,21 @@ use chrono::DateTime;
 /// (`YYYY-MM-DDTHH:MM:SS[.fff][Z|±HH:MM|±HHMM]`, UTC when no offset is
 /// given, as CloudWatch means it).
 pub fn parse_timestamp(text: &str) -> Option<i64> {
-    fast(text.as_bytes()).or_else(|| {
+    parse_timestamp_cached(text, &mut DayCache::default())
+}
+
+/// The last date parsed and its day number: a series' 1,440 points of a
+/// day share their date, so most timestamps skip the calendar arithmetic.
+#[derive(Debug, Default)]
+pub(crate) struct DayCache {
+    date: [u8; 10],
+    days: Option<i64>,
+}
+
+/// [`parse_timestamp`], reusing the day of the previous call when the date
+/// is the same.
+pub(crate) fn parse_timestamp_cached(text: &str, cache: &mut DayCache) -> Option<i64> {
+    fast(text.as_bytes(), cache).or_else(|| {
         DateTime::parse_from_rfc3339(text)
             .ok()
             .map(|t| t.timestamp())
@@ -28,26 +42,32 @@ fn digits(bytes: &[u8]) -> Option<i64> {
     Some(n)
 }
 
-fn fast(b: &[u8]) -> Option<i64> {
+fn fast(b: &[u8], cache: &mut DayCache) -> Option<i64> {
     if b.len() < 19 || b[4] != b'-' || b[7] != b'-' || !matches!(b[10], b'T' | b't' | b' ') {
         return None;
     }
     if b[13] != b':' || b[16] != b':' {
         return None;
     }
-    let year = digits(&b[0..4])?;
-    let month = digits(&b[5..7])?;
-    let day = digits(&b[8..10])?;
+    let days = match cache.days {
+        Some(days) if cache.date == b[0..10] => days,
+        _ => {
+            let year = digits(&b[0..4])?;
+            let month = digits(&b[5..7])?;
+            let day = digits(&b[8..10])?;
+            if !(1..=12).contains(&month) || day < 1 || day > days_in_month(year, month) {
+                return None;
+            }
+            let days = days_from_civil(year, month, day);
+            cache.date.copy_from_slice(&b[0..10]);
+            cache.days = Some(days);
+            days
+        }
+    };
     let hour = digits(&b[11..13])?;
     let minute = digits(&b[14..16])?;
     let second = digits(&b[17..19])?;
-    if !(1..=12).contains(&month)
-        || day < 1
-        || day > days_in_month(year, month)
-        || hour > 23
-        || minute > 59
-        || second > 60
-    {
+    if hour > 23 || minute > 59 || second > 60 {
         return None;
     }
     let mut rest = &b[19..];
@@ -75,7 +95,7 @@ fn fast(b: &[u8]) -> Option<i64> {
         }
         _ => return None,
     };
-    Some(days_from_civil(year, month, day) * 86_400 + hour * 3600 + minute * 60 + second - offset)
+    Some(days * 86_400 + hour * 3600 + minute * 60 + second - offset)
 }
 
 fn days_in_month(year: i64, month: i64) -> i64 {
@@ -116,6 +136,24 @@ mod tests {
     }
 
     #[test]
+    fn the_day_cache_never_changes_an_answer() {
+        let mut cache = DayCache::default();
+        for text in [
+            "2024-09-29T22:10:00Z",
+            "2024-09-29T23:59:00Z",
+            "2024-09-30T00:00:00Z",
+            "2024-02-30T00:00:00Z",
+            "2024-09-30T00:01:00+01:00",
+        ] {
+            assert_eq!(
+                parse_timestamp_cached(text, &mut cache),
+                parse_timestamp(text),
+                "{text}"
+            );
+        }
+    }
+
+    #[test]
     fn nonsense_is_refused() {
         for bad in [
             "",
@@ -135,7 +173,7 @@ mod tests {
             let offset = chrono::FixedOffset::east_opt(offset_min * 60).unwrap();
             let t = DateTime::from_timestamp(secs, 0).unwrap().with_timezone(&offset);
             let text = t.to_rfc3339();
-            prop_assert_eq!(fast(text.as_bytes()), Some(secs), "{}", text);
+            prop_assert_eq!(fast(text.as_bytes(), &mut DayCache::default()), Some(secs), "{}", text);
         }
     }
 }

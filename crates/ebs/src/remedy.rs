@@ -431,7 +431,7 @@ pub fn instance_type(
         });
     let why = match (source, current) {
         (LimitSource::InstanceBaseline, Some(c)) => format!(
-            "{id} ({}) spent its 30-minute EBS burst and fell to its baseline of {} IOPS / {:.2} MiB/s ({} MB/s).",
+            "{id} ({}) spent its EBS burst credits (the maximum lasts 30 minutes a day at full demand) and fell to its baseline of {} IOPS / {:.2} MiB/s ({} MB/s).",
             c.instance_type,
             c.baseline.iops.map_or("?".to_owned(), thousands),
             c.baseline.throughput_mibps.unwrap_or(0.0),

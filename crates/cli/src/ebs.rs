@@ -59,6 +59,16 @@ struct DiagnoseArgs {
     /// Print what was read (files, bytes, time) on stderr.
     #[arg(long)]
     stats: bool,
+    /// Gather the evidence from the account (describe calls and
+    /// GetMetricData, with the caller's credentials and Region) beside any
+    /// PATH: needs a build with the `aws` feature. The window is
+    /// --since/--until (default: the last 3 hours).
+    #[arg(long)]
+    live: bool,
+    /// With --live: write what was gathered to DIR, as the files
+    /// `start-doctor ebs DIR` reads back.
+    #[arg(long, value_name = "DIR", requires = "live")]
+    save: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -170,7 +180,8 @@ fn print(text: &str) -> bool {
     }
 }
 
-/// What was read from the command line's paths.
+/// What was read from the command line's paths (and, with --live, the
+/// account).
 struct Read {
     evidence: Evidence,
     errors: Vec<input::FileError>,
@@ -181,6 +192,12 @@ struct Read {
 
 /// Reads every path, files in parallel, into joined evidence.
 fn read_paths(paths: &[PathBuf]) -> Read {
+    read_all(paths, Vec::new())
+}
+
+/// Reads every path, files in parallel, and the in-memory files given
+/// (what --live gathered, named for messages), into joined evidence.
+fn read_all(paths: &[PathBuf], gathered: Vec<(PathBuf, Vec<u8>)>) -> Read {
     let paths: Vec<&Path> = paths.iter().map(PathBuf::as_path).collect();
     let (candidates, mut errors, _) = input::candidates(&paths, &Selection::default());
     type Outcome = (PathBuf, Result<Option<(Vec<Problem>, u64)>, String>);
@@ -212,6 +229,15 @@ fn read_paths(paths: &[PathBuf]) -> Read {
                 (a, ao)
             },
         );
+    let mut collected = collected;
+    for (path, bytes) in gathered {
+        let result = read_document(&bytes).map_err(|e| e.to_string()).map(|doc| {
+            let problems = doc.problems.clone();
+            collected.add(doc);
+            Some((problems, bytes.len() as u64))
+        });
+        outcomes.push((path, result));
+    }
     // Files finish in any order across threads: report them in path order.
     outcomes.sort_by(|a, b| a.0.cmp(&b.0));
     let mut warnings = Vec::new();
@@ -257,8 +283,8 @@ fn report_problems(read: &Read) -> bool {
 }
 
 fn run_diagnose(args: &DiagnoseArgs) -> ExitCode {
-    if args.paths.is_empty() {
-        return usage_error("start-doctor ebs needs at least one PATH (see --help)");
+    if args.paths.is_empty() && !args.live {
+        return usage_error("start-doctor ebs needs at least one PATH, or --live (see --help)");
     }
     if let (Some(since), Some(until)) = (args.since, args.until) {
         if since > until {
@@ -266,7 +292,16 @@ fn run_diagnose(args: &DiagnoseArgs) -> ExitCode {
         }
     }
     let started = Instant::now();
-    let read = read_paths(&args.paths);
+    let gathered = if args.live {
+        match live(args) {
+            Ok(files) => files,
+            Err(code) => return code,
+        }
+    } else {
+        Live::default()
+    };
+    let mut read = read_all(&args.paths, gathered.files);
+    read.errors.extend(gathered.errors);
     let all_read = report_problems(&read);
     let findings = rules::diagnose(
         &read.evidence,
@@ -300,6 +335,93 @@ fn run_diagnose(args: &DiagnoseArgs) -> ExitCode {
     } else {
         ExitCode::FAILURE
     }
+}
+
+/// What --live gathered: files to read, and the optional calls that
+/// failed (each an unreadable input: exit 1, the rest still diagnosed).
+#[derive(Default)]
+struct Live {
+    files: Vec<(PathBuf, Vec<u8>)>,
+    errors: Vec<input::FileError>,
+}
+
+/// The message for --live in a build without AWS support.
+#[cfg(not(feature = "aws"))]
+fn live(_: &DiagnoseArgs) -> Result<Live, ExitCode> {
+    Err(usage_error(
+        "--live: this start-doctor was built without AWS support; build it with \
+         `cargo install --path crates/cli --features aws` (or `cargo run --release --features aws -- ...`)",
+    ))
+}
+
+/// Gathers the evidence from the account; with --save, writes it to DIR.
+#[cfg(feature = "aws")]
+fn live(args: &DiagnoseArgs) -> Result<Live, ExitCode> {
+    let now = Utc::now();
+    let until = args
+        .until
+        .unwrap_or_else(|| now.duration_trunc(Duration::minutes(1)).unwrap_or(now));
+    let since = args.since.unwrap_or(until - Duration::hours(3));
+    let gather = start_doctor_remote::ebs::Gather {
+        instance_ids: args.instance_ids.clone(),
+        since,
+        until,
+        period: 60,
+        now,
+    };
+    let gathered = match crate::remote::ebs_live(&gather) {
+        Ok(g) => g,
+        Err(reason) => {
+            let _ = writeln!(std::io::stderr(), "start-doctor: error: --live: {reason}");
+            return Err(ExitCode::FAILURE);
+        }
+    };
+    let mut stderr = std::io::stderr().lock();
+    for note in &gathered.notes {
+        let _ = writeln!(stderr, "start-doctor: note: {note}");
+    }
+    if args.stats {
+        let _ = writeln!(
+            stderr,
+            "start-doctor: --live made {} AWS calls",
+            gathered.calls
+        );
+    }
+    drop(stderr);
+    let mut live = Live::default();
+    for reason in gathered.errors {
+        live.errors.push(input::FileError {
+            path: PathBuf::from("--live"),
+            reason,
+        });
+    }
+    if let Some(dir) = &args.save {
+        if let Err(e) = fs::create_dir_all(dir) {
+            let _ = writeln!(
+                std::io::stderr(),
+                "start-doctor: error: {}: {e}",
+                dir.display()
+            );
+            return Err(ExitCode::FAILURE);
+        }
+    }
+    for file in gathered.files {
+        let path = match &args.save {
+            Some(dir) => {
+                let path = dir.join(&file.name);
+                if let Err(e) = fs::write(&path, &file.bytes) {
+                    live.errors.push(input::FileError {
+                        path: path.clone(),
+                        reason: format!("could not save: {e}"),
+                    });
+                }
+                path
+            }
+            None => PathBuf::from(format!("--live/{}", file.name)),
+        };
+        live.files.push((path, file.bytes));
+    }
+    Ok(live)
 }
 
 fn run_query(args: &QueryArgs) -> ExitCode {

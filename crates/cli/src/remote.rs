@@ -1,4 +1,4 @@
-//! The `aws` feature: `investigate s3://...` and `query --run`, over the
+//! The `aws` feature: `investigate s3://...`, `query --run` and `ebs --live`, over the
 //! `start-doctor-remote` crate, with progress on stderr when it is a
 //! terminal. What comes back is an [`input::Read`] like the local files'.
 
@@ -162,4 +162,21 @@ pub fn run_query(run: &RunQuery) -> Read {
     }
     read.stats.elapsed = started.elapsed();
     read
+}
+
+/// `start-doctor ebs --live`: the describe calls and GetMetricData of
+/// [`start_doctor_remote::ebs::gather`], with the caller's credentials and
+/// Region.
+pub fn ebs_live(
+    gather: &start_doctor_remote::ebs::Gather,
+) -> Result<start_doctor_remote::ebs::Gathered, String> {
+    let runtime = runtime()?;
+    runtime.block_on(async {
+        let config = sdk_config().await;
+        let ec2 = start_doctor_remote::ebs::ec2_client(&config);
+        let cloudwatch = start_doctor_remote::ebs::cloudwatch_client(&config);
+        start_doctor_remote::ebs::gather(&ec2, &cloudwatch, gather)
+            .await
+            .map_err(|e| e.to_string())
+    })
 }

@@ -611,3 +611,136 @@ fn query_without_instances_says_so() {
     assert_eq!(o.status.code(), Some(1));
     assert!(stderr(&o).contains("no instance"), "{}", stderr(&o));
 }
+
+#[cfg(not(feature = "aws"))]
+#[test]
+fn live_without_the_aws_feature_says_how_to_get_it() {
+    let o = ebs(&["--live"], &[] as &[&str]);
+    assert_no_panic("--live", &o);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("--features aws"), "{}", stderr(&o));
+    assert!(o.stdout.is_empty());
+}
+
+/// Creates on moto an m5.large with a 400 GiB gp3 volume at 3,000 IOPS,
+/// restored from a snapshot, and puts 30 minutes of metrics at that
+/// ceiling; prints the two ids as JSON.
+#[cfg(feature = "aws")]
+const MOTO_SETUP: &str = r#"
+import boto3, datetime, json, sys
+kw = dict(endpoint_url=sys.argv[1], region_name='eu-west-1', aws_access_key_id='testing', aws_secret_access_key='testing')
+ec2 = boto3.client('ec2', **kw)
+cw = boto3.client('cloudwatch', **kw)
+ami = ec2.describe_images(Owners=['amazon'])['Images'][0]['ImageId']
+i = ec2.run_instances(ImageId=ami, InstanceType='m5.large', MinCount=1, MaxCount=1,
+                      Placement={'AvailabilityZone': 'eu-west-1a'})['Instances'][0]['InstanceId']
+source = ec2.create_volume(AvailabilityZone='eu-west-1a', Size=400, VolumeType='gp3')['VolumeId']
+snapshot = ec2.create_snapshot(VolumeId=source)['SnapshotId']
+v = ec2.create_volume(AvailabilityZone='eu-west-1a', SnapshotId=snapshot, Size=400, VolumeType='gp3', Iops=3000, Throughput=125)['VolumeId']
+ec2.attach_volume(VolumeId=v, InstanceId=i, Device='/dev/sdf')
+now = datetime.datetime.now(datetime.timezone.utc).replace(second=0, microsecond=0)
+volume = [{'Name': 'VolumeId', 'Value': v}]
+pair = [{'Name': 'InstanceId', 'Value': i}, {'Name': 'VolumeId', 'Value': v}]
+data = []
+for k in range(1, 31):
+    t = now - datetime.timedelta(minutes=k)
+    data += [
+        dict(MetricName='VolumeReadOps', Dimensions=volume, Timestamp=t, Value=179800.0, Unit='Count'),
+        dict(MetricName='VolumeWriteOps', Dimensions=volume, Timestamp=t, Value=0.0, Unit='Count'),
+        dict(MetricName='VolumeReadBytes', Dimensions=volume, Timestamp=t, Value=179800.0 * 8192, Unit='Bytes'),
+        dict(MetricName='VolumeWriteBytes', Dimensions=volume, Timestamp=t, Value=0.0, Unit='Bytes'),
+        dict(MetricName='VolumeIOPSExceededCheck', Dimensions=pair, Timestamp=t, Value=1.0),
+    ]
+for n in range(0, len(data), 20):
+    cw.put_metric_data(Namespace='AWS/EBS', MetricData=data[n:n + 20])
+print(json.dumps({'instance': i, 'volume': v}))
+"#;
+
+/// `ebs --live` against the moto server: an m5.large with a 3,000 IOPS gp3
+/// volume read at its ceiling for the last half hour. moto has no
+/// DescribeVolumeStatus nor fast snapshot restores: those calls fail, are
+/// one line each, and the rest is diagnosed (exit 1). What `--save` wrote,
+/// read back by `ebs`, gives the same findings.
+#[cfg(feature = "aws")]
+#[test]
+fn live_gathers_from_the_account_and_save_reads_back_the_same() {
+    let endpoint = start_doctor_testkit::moto::endpoint();
+    let setup = std::process::Command::new("python3")
+        .arg("-c")
+        .arg(MOTO_SETUP)
+        .arg(&endpoint)
+        .output()
+        .expect("python3 runs");
+    assert!(
+        setup.status.success(),
+        "moto setup: {}",
+        String::from_utf8_lossy(&setup.stderr)
+    );
+    let ids: Value = serde_json::from_slice(&setup.stdout).expect("ids");
+    let instance = ids["instance"].as_str().unwrap().to_owned();
+    let volume = ids["volume"].as_str().unwrap().to_owned();
+    let saved = TempDir::new().unwrap();
+    let run = |args: &[&str]| {
+        let mut cmd = Command::cargo_bin("start-doctor").unwrap();
+        cmd.arg("ebs")
+            .args(args)
+            .env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("AWS_ENDPOINT_URL", &endpoint)
+            .env("AWS_REGION", "eu-west-1")
+            .env("AWS_ACCESS_KEY_ID", "testing")
+            .env("AWS_SECRET_ACCESS_KEY", "testing")
+            .env("AWS_EC2_METADATA_DISABLED", "true");
+        cmd.output().expect("start-doctor runs")
+    };
+    let save = saved.path().to_str().unwrap();
+    let live = run(&[
+        "--live",
+        "--save",
+        save,
+        "--instance-id",
+        &instance,
+        "--since",
+        "2h",
+        "--format",
+        "json",
+    ]);
+    assert_no_panic("--live", &live);
+    let err = stderr(&live);
+    assert_eq!(
+        live.status.code(),
+        Some(1),
+        "moto lacks two calls: exit 1\n{err}"
+    );
+    for call in ["describe-volume-status", "describe-fast-snapshot-restores"] {
+        assert!(
+            err.lines()
+                .any(|l| l.starts_with("start-doctor: error: --live") && l.contains(call)),
+            "no line for {call}:\n{err}"
+        );
+    }
+    let report: Value = serde_json::from_slice(&live.stdout).expect("JSON findings");
+    assert_ebs_valid("--live", &report);
+    let f = finding(&report, &instance);
+    assert_eq!(f["cause"], "volume_iops_limit", "{f}");
+    assert_eq!(f["volume_ids"], serde_json::json!([volume]));
+    assert_eq!(f["instance_type"], "m5.large");
+    for file in [
+        "describe-instances.json",
+        "describe-volumes.json",
+        "describe-instance-types.json",
+        "metrics-request-000.json",
+        "metrics-000.json",
+    ] {
+        assert!(saved.path().join(file).is_file(), "--save wrote no {file}");
+    }
+    let again = run(&[save, "--since", "2h", "--format", "json"]);
+    assert_eq!(again.status.code(), Some(0), "{}", stderr(&again));
+    let back: Value = serde_json::from_slice(&again.stdout).unwrap();
+    assert_eq!(
+        ebs_pinned(&back),
+        ebs_pinned(&report),
+        "the saved files give the same findings"
+    );
+    assert_eq!(back, report, "to the last field");
+}

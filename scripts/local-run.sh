@@ -217,12 +217,15 @@ done
 SLACK="http://127.0.0.1:$SLACK_PORT"
 echo "webhook $SLACK/services/T000/B000/XXXX"
 
-# The functions' configuration (crates/aws/src/config.rs). The AWS SDK reads
-# AWS_ENDPOINT_URL itself; no shared config or credentials files are read.
+# The functions' configuration (crates/aws/src/config.rs and start.rs). The
+# AWS SDK reads AWS_ENDPOINT_URL itself; no shared config or credentials files
+# are read. The webhook posts at once (no gather window): the run checks the
+# one message right after the events.
 cat >"$work/functions.env" <<EOF
 STORE_TABLE=$TABLE
 DEFER_QUEUE_URL=$QUEUE_URL
 SLACK_WEBHOOK_URL=$SLACK/services/T000/B000/XXXX
+SLACK_GATHER_SECONDS=0
 CLOUDTRAIL_WAIT_SECONDS=$WAIT_SECONDS
 AWS_ENDPOINT_URL=$AWS_ENDPOINT_URL
 AWS_REGION=$REGION

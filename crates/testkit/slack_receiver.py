@@ -13,14 +13,23 @@ own SDK (`slack_sdk.models.blocks`) plus the limits the SDK leaves out
 
 Slack paths:
   POST /services/T000/B000/XXXX   Incoming Webhook: 200 `ok`, or 400 + error text
-  POST /api/chat.postMessage      Web API: `{"ok": true, ...}` or `{"ok": false, "error": ...}`
+  POST /api/chat.postMessage      Web API: `{"ok": true, ...}` or `{"ok": false, "error": ...}`;
+                                  `metadata` ({"event_type", "event_payload"}) is checked and kept
   POST /api/chat.update
+  GET  /api/conversations.history ?channel=<id>&oldest=<ts>&limit=<n>&cursor=<c>&include_all_metadata=true:
+                                  the channel's top-level messages, newest first, paged, with their
+                                  metadata only when include_all_metadata is true; needs the
+                                  `channels:history` scope (see `scopes` below)
 Control paths:
   POST /_control   {"rate_limit_next": n, "retry_after": s, "fail_next": m}: the next n
                    requests answer 429 with `Retry-After: s`, then the next m answer 500;
                    {"hang_next": h, "hang_seconds": t}: the next h requests are held t
                    seconds and then dropped unanswered (and not recorded), as a Slack
-                   that never answers; {"per_minute": {"chat.update": 50, ...}}: Slack's
+                   that never answers; {"slow_next": s, "slow_seconds": t}: the next s
+                   requests are done (a post is recorded) and answered t seconds late, as
+                   a Slack slower than the client's timeout; {"scopes": [...]}: the token's
+                   scopes (default: chat:write, channels:history);
+                   {"per_minute": {"chat.update": 50, ...}}: Slack's
                    rate tiers, enforced per method over a sliding minute (429 with the
                    Retry-After until a slot frees). Keys left out keep their value.
   GET  /_control   {"rate_limit_next": left, "rate_limited": answered 429s, "failed": answered 500s,
@@ -52,6 +61,11 @@ except ImportError:
 
 WEBHOOK_PATH = "/services/T000/B000/XXXX"
 API_PATHS = {"/api/chat.postMessage", "/api/chat.update"}
+HISTORY_PATH = "/api/conversations.history"
+DEFAULT_SCOPES = ["chat:write", "channels:history"]
+# Slack's message metadata: event_type is a short snake_case name, the
+# payload an object of strings, numbers, booleans and objects of those.
+EVENT_TYPE = re.compile(r"^[a-zA-Z0-9_]{1,255}$")
 
 # Slack's documented limits that slack_sdk does not check.
 MAX_BLOCKS = 50
@@ -136,6 +150,29 @@ def block_problem(index, raw):
     return None
 
 
+def metadata_problem(metadata):
+    """Why Slack would refuse a message's metadata, or None."""
+    if not isinstance(metadata, dict):
+        return "metadata must be an object"
+    event_type = metadata.get("event_type")
+    if not isinstance(event_type, str) or not EVENT_TYPE.match(event_type):
+        return f"metadata.event_type must be a short alphanumeric name, got {event_type!r}"
+    payload = metadata.get("event_payload")
+    if not isinstance(payload, dict):
+        return "metadata.event_payload must be an object"
+    scalar = (str, int, float, bool)
+    for key, value in payload.items():
+        if isinstance(value, dict):
+            if not all(isinstance(v, scalar) for v in value.values()):
+                return f"metadata.event_payload.{key}: nested values must be strings, numbers or booleans"
+        elif not isinstance(value, scalar):
+            return f"metadata.event_payload.{key}: must be a string, number, boolean or object"
+    unknown = set(metadata) - {"event_type", "event_payload"}
+    if unknown:
+        return f"metadata: unknown fields {sorted(unknown)}"
+    return None
+
+
 def message_problem(payload):
     """(error code, detail) when Slack would refuse the message, else None."""
     text = payload.get("text")
@@ -177,6 +214,12 @@ class State:
         self.hang_next = 0
         self.hang_seconds = 0.0
         self.hung = 0
+        self.slow_next = 0
+        self.slow_seconds = 0.0
+        self.scopes = list(DEFAULT_SCOPES)
+        # Top-level Web API messages per channel, oldest first:
+        # {"ts", "text", "metadata", "bot_id"}.
+        self.history = {}
         self.per_minute = {}
         # Per method: the times of the requests it accepted in the last minute.
         self.window = {}
@@ -204,6 +247,12 @@ class Handler(BaseHTTPRequestHandler):
     # --- plumbing -------------------------------------------------------
 
     def answer(self, status, body, content_type="application/json; charset=utf-8", headers=()):
+        # A slow Slack: the work is done, the answer comes late (the client
+        # may have given up waiting by then).
+        delay = getattr(self, "delay_answer", 0)
+        if delay:
+            self.delay_answer = 0
+            time.sleep(delay)
         data = body.encode() if isinstance(body, str) else json.dumps(body).encode()
         self.send_response(status)
         self.send_header("Content-Type", content_type)
@@ -220,6 +269,8 @@ class Handler(BaseHTTPRequestHandler):
     # --- routes -----------------------------------------------------------
 
     def do_GET(self):
+        if self.path.split("?", 1)[0] == HISTORY_PATH:
+            return self.history()
         with STATE.lock:
             views = {
                 "/_messages": list(STATE.messages),
@@ -251,6 +302,9 @@ class Handler(BaseHTTPRequestHandler):
                 STATE.hang_next = int(control.get("hang_next", STATE.hang_next))
                 STATE.hang_seconds = float(control.get("hang_seconds", STATE.hang_seconds))
                 STATE.per_minute = dict(control.get("per_minute", STATE.per_minute))
+                STATE.slow_next = int(control.get("slow_next", STATE.slow_next))
+                STATE.slow_seconds = float(control.get("slow_seconds", STATE.slow_seconds))
+                STATE.scopes = list(control.get("scopes", STATE.scopes))
             return self.answer(200, {"ok": True})
         if self.path != WEBHOOK_PATH and self.path not in API_PATHS:
             return self.answer(404, "no_service", "text/plain")
@@ -294,6 +348,13 @@ class Handler(BaseHTTPRequestHandler):
                 STATE.failed += 1
                 return self.answer(500, "internal_error", "text/plain")
 
+        with STATE.lock:
+            slow = STATE.slow_next > 0
+            if slow:
+                STATE.slow_next -= 1
+                delay = STATE.slow_seconds
+        if slow:
+            self.delay_answer = delay
         if self.path == WEBHOOK_PATH:
             self.webhook(raw)
         else:
@@ -342,6 +403,11 @@ class Handler(BaseHTTPRequestHandler):
         problem = message_problem(payload)
         if problem:
             return self.reject(record, payload, *problem)
+        metadata = payload.get("metadata")
+        if metadata is not None:
+            problem = metadata_problem(metadata)
+            if problem:
+                return self.reject(record, payload, "invalid_metadata_format", problem)
 
         with STATE.lock:
             if update:
@@ -359,10 +425,59 @@ class Handler(BaseHTTPRequestHandler):
                 ts = STATE.next_ts()
                 record["ts"] = ts
                 STATE.posted.add((channel_id, ts))
+                if thread_ts is None:
+                    STATE.history.setdefault(channel_id, []).append(
+                        {"ts": ts, "text": payload.get("text"), "metadata": metadata, "bot_id": "B0START"}
+                    )
             STATE.messages.append(record)
         message = {k: v for k, v in payload.items() if k in ("text", "blocks", "thread_ts")}
         message.update({"type": "message", "user": "U0START", "bot_id": "B0START", "ts": ts})
         self.answer(200, {"ok": True, "channel": channel_id, "ts": ts, "message": message})
+
+    def history(self):
+        """conversations.history, as Slack answers it."""
+        from urllib.parse import parse_qs, urlsplit
+
+        query = {k: v[-1] for k, v in parse_qs(urlsplit(self.path).query).items()}
+        record = {"path": HISTORY_PATH, "kind": "history", "channel": query.get("channel"), "ts": None, "thread_ts": None}
+        with STATE.lock:
+            STATE.calls["conversations.history"] = STATE.calls.get("conversations.history", 0) + 1
+        auth = self.headers.get("Authorization")
+        if auth is None:
+            return self.reject(record, query, "not_authed", "no Authorization header")
+        if auth != f"Bearer {TOKEN}":
+            return self.reject(record, query, "invalid_auth", "wrong token")
+        with STATE.lock:
+            scopes = list(STATE.scopes)
+        if "channels:history" not in scopes:
+            return self.reject(record, query, "missing_scope", "needed: channels:history")
+        channel = query.get("channel", "")
+        if not CHANNEL_ID.match(channel):
+            return self.reject(record, query, "channel_not_found", f"{channel!r} is not a channel id")
+        try:
+            oldest = float(query.get("oldest", "0"))
+            limit = max(1, min(int(query.get("limit", "100")), 999))
+            start = int(query.get("cursor") or 0)
+        except ValueError as e:
+            return self.reject(record, query, "invalid_arguments", str(e))
+        with_metadata = query.get("include_all_metadata") in ("true", "1")
+        with STATE.lock:
+            messages = [m for m in STATE.history.get(channel, []) if float(m["ts"]) >= oldest]
+        messages = list(reversed(messages))  # newest first
+        page = messages[start:start + limit]
+        more = start + limit < len(messages)
+        out = []
+        for m in page:
+            item = {"type": "message", "ts": m["ts"], "text": m["text"], "bot_id": m["bot_id"]}
+            if with_metadata and m["metadata"] is not None:
+                item["metadata"] = m["metadata"]
+            out.append(item)
+        self.answer(200, {
+            "ok": True,
+            "messages": out,
+            "has_more": more,
+            "response_metadata": {"next_cursor": str(start + limit) if more else ""},
+        })
 
     def reject(self, record, payload, error, detail, webhook=False):
         with STATE.lock:

@@ -1,7 +1,7 @@
 //! The entry points the fuzz targets drive, as plain functions: each takes
 //! the fuzzer's bytes, shapes them into one kind of input and runs it
 //! through the same reader the CLI and the Lambda functions use
-//! ([`start_doctor_core::read_document`]), then through diagnosis and every
+//! ([`start_doctor_start::read_document`]), then through diagnosis and every
 //! renderer. Each may return an error for bad input; none may panic, hang
 //! or take memory out of proportion to its input.
 
@@ -10,7 +10,7 @@ use std::io::Write;
 use flate2::write::GzEncoder;
 use flate2::Compression;
 use serde_json::Value;
-use start_doctor_core::{read_document, render, EvidenceSet};
+use start_doctor_start::{read_document, render, EvidenceSet};
 
 /// Reads `bytes` as one CLI input file (any format), then diagnoses and
 /// renders what was read.
@@ -19,7 +19,7 @@ pub fn read_any(bytes: &[u8]) {
         return;
     };
     let set: EvidenceSet = document.evidence.into_iter().collect();
-    let diagnoses = start_doctor_core::diagnose(&set);
+    let diagnoses = start_doctor_start::diagnose(&set);
     let _ = render::text::render(&diagnoses);
     let _ = render::json::render(&diagnoses);
     for group in render::slack::group(&diagnoses) {

@@ -1,9 +1,11 @@
-//! Annotations where incidents are worked: OpsCenter OpsItems (one per
-//! group, deduplicated by the group key, updated as it grows, resolved when
-//! every instance runs again), Incident Manager timeline events (only when
-//! an incident is open for the instance; never required), the
-//! `EC2 Start Failure Diagnosed` EventBridge event, and the opt-in instance
-//! tag `start-doctor:last-start-failure`.
+//! Annotations where incidents are worked, as the doctors write them:
+//! OpsCenter OpsItems (one per group, deduplicated by the SHA-256 of the
+//! group key, updated as it grows, resolved when every member clears),
+//! Incident Manager timeline events (only when an open incident lists the
+//! resource; never required), the diagnosis event on EventBridge, and the
+//! opt-in resource tag. This module puts them there and cuts them to
+//! AWS's limits; what they say is the doctor's (`Doctor::annotation`,
+//! `Doctor::announcement`).
 
 use aws_sdk_eventbridge::types::PutEventsRequestEntry;
 use aws_sdk_ssm::operation::create_ops_item::CreateOpsItemError;
@@ -14,17 +16,22 @@ use aws_sdk_ssmincidents::types::{
 };
 
 use start_doctor_core::console;
-use start_doctor_core::diagnosis::Diagnosis;
-use start_doctor_core::ids::InstanceId;
-use start_doctor_core::pipeline::notice::GroupNotice;
-use start_doctor_core::ports::{Annotator, ServiceError};
+use start_doctor_core::ids::Region;
+use start_doctor_engine::engine::sha256_hex;
+use start_doctor_engine::ports::{
+    Annotation, Annotator, Announcement, IncidentNote, ResourceTag, ServiceError,
+};
 
-/// The tag set on an instance whose start failed.
-pub const FAILURE_TAG: &str = "start-doctor:last-start-failure";
-/// The source of the diagnosis event.
+/// The source of every diagnosis event.
 pub const EVENT_SOURCE: &str = "start-doctor";
-/// The detail-type of the diagnosis event.
-pub const EVENT_DETAIL_TYPE: &str = "EC2 Start Failure Diagnosed";
+/// OpsCenter's limit on an OpsItem title.
+const TITLE_MAX: usize = 1024;
+/// OpsCenter's limit on an OpsItem description.
+const DESCRIPTION_MAX: usize = 2048;
+/// OpsCenter's limit on one operational data value.
+const DATA_VALUE_MAX: usize = 4000;
+/// EC2's limit on a tag value.
+const TAG_VALUE_MAX: usize = 256;
 
 /// Production annotations; each part is optional.
 #[derive(Debug)]
@@ -60,18 +67,14 @@ fn searchable(value: impl Into<String>) -> OpsItemDataValue {
         .build()
 }
 
-/// Cuts text to `max` characters (OpsCenter limits title and description).
 /// The OpsItem dedup string of a group key: its SHA-256 in hex, 64
 /// characters whatever the key's length (a cut key would merge every group
 /// of one cause in an account, whose keys differ only after 64 characters).
 pub fn dedup_string(group_key: &str) -> String {
-    use sha2::{Digest, Sha256};
-    Sha256::digest(group_key.as_bytes())
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    sha256_hex(group_key)
 }
 
+/// Cuts text to `max` characters (AWS limits titles, descriptions, values).
 fn cut(text: &str, max: usize) -> String {
     if text.chars().count() <= max {
         text.to_owned()
@@ -83,97 +86,41 @@ fn cut(text: &str, max: usize) -> String {
     }
 }
 
-fn instance_arn(d: &Diagnosis, id: &InstanceId) -> Option<String> {
-    Some(format!(
-        "arn:aws:ec2:{}:{}:instance/{id}",
-        d.region.as_deref()?,
-        d.account.as_deref()?
-    ))
-}
-
-fn description(d: &Diagnosis, instances: &[InstanceId]) -> String {
-    let steps: Vec<String> = d
-        .remediation
-        .steps
+/// The operational data of an OpsItem: the doctor's, each value cut to
+/// OpsCenter's limit, and `/aws/resources` from its ARNs.
+fn operational_data(annotation: &Annotation) -> Vec<(String, OpsItemDataValue)> {
+    let resources: Vec<serde_json::Value> = annotation
+        .resources
         .iter()
-        .enumerate()
-        .map(|(n, s)| format!("{}. {s}", n + 1))
-        .collect();
-    let policy = d
-        .remediation
-        .policy
-        .as_ref()
-        .map(|p| {
-            format!(
-                "\n\nPolicy:\n{}",
-                serde_json::to_string_pretty(p).unwrap_or_default()
-            )
-        })
-        .unwrap_or_default();
-    let ids: Vec<&str> = instances.iter().map(InstanceId::as_str).collect();
-    cut(
-        &format!(
-            "{}\n\nInstances ({}): {}\n\nFix:\n{}{policy}",
-            d.summary,
-            ids.len(),
-            ids.join(", "),
-            steps.join("\n")
-        ),
-        2048,
-    )
-}
-
-fn title(d: &Diagnosis, count: usize) -> String {
-    let what = if count > 1 {
-        format!("{count} EC2 instances failed to start")
-    } else {
-        format!("EC2 instance {} failed to start", d.instance_id)
-    };
-    cut(&format!("{what}: {}", d.cause.title()), 1024)
-}
-
-/// The operational data of a group's OpsItem.
-fn operational_data(d: &Diagnosis, instances: &[InstanceId]) -> Vec<(String, OpsItemDataValue)> {
-    let ids: Vec<&str> = instances.iter().map(InstanceId::as_str).collect();
-    let resources: Vec<serde_json::Value> = instances
-        .iter()
-        .filter_map(|i| instance_arn(d, i))
         .map(|arn| serde_json::json!({ "arn": arn }))
         .collect();
-    let mut data = vec![
-        (
-            "start-doctor:cause".to_owned(),
-            searchable(d.cause.as_str()),
-        ),
-        (
-            "start-doctor:instances".to_owned(),
-            searchable(cut(&ids.join(","), 4000)),
-        ),
-        (
-            "start-doctor:evidence_event_ids".to_owned(),
-            searchable(cut(&d.evidence_event_ids.join(","), 4000)),
-        ),
-        (
+    annotation
+        .operational_data
+        .iter()
+        .map(|(key, value)| (key.clone(), searchable(cut(value, DATA_VALUE_MAX))))
+        .chain([(
             "/aws/resources".to_owned(),
-            searchable(serde_json::Value::Array(resources).to_string()),
-        ),
-    ];
-    if let Some(key) = &d.kms_key_arn {
-        data.push(("start-doctor:kms_key".to_owned(), searchable(key.as_str())));
-    }
-    if let Some(p) = &d.principal_arn {
-        data.push(("start-doctor:principal".to_owned(), searchable(p.as_str())));
-    }
-    data
+            searchable(cut(
+                &serde_json::Value::Array(resources).to_string(),
+                DATA_VALUE_MAX,
+            )),
+        )])
+        .collect()
+}
+
+/// The Region named in an ARN (`arn:<partition>:<service>:<region>:...`).
+fn region_of_arn(arn: &str) -> Option<Region> {
+    arn.split(':').nth(3).and_then(Region::parse)
 }
 
 impl AwsAnnotator {
     /// Adds a timeline event (and a link to the OpsItem) to every open
-    /// incident that names the instance among its related items.
+    /// incident that names the resource among its related items.
     async fn annotate_incidents(
         &self,
         client: &aws_sdk_ssmincidents::Client,
-        d: &Diagnosis,
+        note: &IncidentNote,
+        region: Option<&Region>,
         ops_item: Option<&str>,
     ) -> Result<(), ServiceError> {
         let err = |e: String| failed("ssm-incidents", e);
@@ -198,32 +145,29 @@ impl AwsAnnotator {
                 .send()
                 .await
                 .map_err(sdk("ssm-incidents"))?;
-            let names_instance = items
+            let names_resource = items
                 .related_items()
                 .iter()
-                .any(|item| format!("{:?}", item.identifier()).contains(d.instance_id.as_str()));
-            if !names_instance {
+                .any(|item| format!("{:?}", item.identifier()).contains(note.resource_id.as_str()));
+            if !names_resource {
                 continue;
             }
-            let data = serde_json::json!({
-                "source": EVENT_SOURCE,
-                "instance_id": d.instance_id,
-                "cause": d.cause,
-                "summary": d.summary,
-                "ops_item": ops_item,
-            });
+            let mut data = note.data.clone();
+            if let Some(object) = data.as_object_mut() {
+                object.insert("ops_item".into(), ops_item.into());
+            }
             client
                 .create_timeline_event()
                 .incident_record_arn(arn)
                 .event_time(aws_sdk_ssmincidents::primitives::DateTime::from_secs(
-                    d.failed_at.map_or(0, |t| t.timestamp()),
+                    note.time.map_or(0, |t| t.timestamp()),
                 ))
                 .event_type("Custom Event")
                 .event_data(data.to_string())
                 .send()
                 .await
                 .map_err(sdk("ssm-incidents"))?;
-            if let Some(url) = ops_item.and_then(|id| console::ops_item(d.region.as_deref(), id)) {
+            if let Some(url) = ops_item.and_then(|id| console::ops_item(region, id)) {
                 let identifier = ItemIdentifier::builder()
                     .r#type(ItemType::Other)
                     .value(ItemValue::Url(url))
@@ -247,9 +191,9 @@ impl AwsAnnotator {
 }
 
 impl Annotator for AwsAnnotator {
-    async fn open_ops_item(
+    async fn open(
         &self,
-        d: &Diagnosis,
+        annotation: &Annotation,
         dedup: &str,
     ) -> Result<Option<String>, ServiceError> {
         let Some(ssm) = &self.ssm else {
@@ -258,15 +202,15 @@ impl Annotator for AwsAnnotator {
         let mut request = ssm
             .create_ops_item()
             .source(EVENT_SOURCE)
-            .title(title(d, 1))
-            .description(description(d, std::slice::from_ref(&d.instance_id)))
-            .severity("2")
-            .category("Availability")
+            .title(cut(&annotation.title, TITLE_MAX))
+            .description(cut(&annotation.description, DESCRIPTION_MAX))
+            .severity(annotation.severity.to_string())
+            .category(&annotation.category)
             .operational_data(
                 "/aws/dedup",
                 searchable(serde_json::json!({ "dedupString": dedup_string(dedup) }).to_string()),
             );
-        for (key, value) in operational_data(d, std::slice::from_ref(&d.instance_id)) {
+        for (key, value) in operational_data(annotation) {
             request = request.operational_data(key, value);
         }
         match request.send().await {
@@ -280,38 +224,45 @@ impl Annotator for AwsAnnotator {
         }
     }
 
-    async fn update_ops_item(
-        &self,
-        ops_item: &str,
-        group: &GroupNotice,
-    ) -> Result<(), ServiceError> {
+    async fn update(&self, ops_item: &str, annotation: &Annotation) -> Result<(), ServiceError> {
         let Some(ssm) = &self.ssm else {
             return Ok(());
         };
-        let d = &group.diagnosis;
         let mut request = ssm
             .update_ops_item()
             .ops_item_id(ops_item)
-            // A member that joins (or fails again) re-opens a resolved item.
+            // A member that joins (or comes back) re-opens a resolved item.
             .status(OpsItemStatus::Open)
-            .title(title(d, group.instances.len()))
-            .description(description(d, &group.instances));
-        for (key, value) in operational_data(d, &group.instances) {
+            .title(cut(&annotation.title, TITLE_MAX))
+            .description(cut(&annotation.description, DESCRIPTION_MAX));
+        for (key, value) in operational_data(annotation) {
             request = request.operational_data(key, value);
         }
         request.send().await.map_err(sdk("ssm"))?;
         Ok(())
     }
 
-    async fn diagnosed(&self, d: &Diagnosis, ops_item: Option<&str>) -> Result<(), ServiceError> {
+    async fn resolve(&self, ops_item: &str) -> Result<(), ServiceError> {
+        let Some(ssm) = &self.ssm else {
+            return Ok(());
+        };
+        ssm.update_ops_item()
+            .ops_item_id(ops_item)
+            .status(OpsItemStatus::Resolved)
+            .send()
+            .await
+            .map_err(sdk("ssm"))?;
+        Ok(())
+    }
+
+    async fn announce(&self, a: &Announcement, ops_item: Option<&str>) -> Result<(), ServiceError> {
         if let Some((client, bus)) = &self.events {
-            let detail = serde_json::to_string(d).map_err(|e| failed("events", e.to_string()))?;
             let mut entry = PutEventsRequestEntry::builder()
                 .source(EVENT_SOURCE)
-                .detail_type(EVENT_DETAIL_TYPE)
-                .detail(detail)
+                .detail_type(&a.detail_type)
+                .detail(a.detail.to_string())
                 .event_bus_name(bus);
-            if let Some(arn) = instance_arn(d, &d.instance_id) {
+            for arn in &a.resources {
                 entry = entry.resources(arn);
             }
             let out = client
@@ -332,48 +283,34 @@ impl Annotator for AwsAnnotator {
                 ));
             }
         }
-        if let Some(ec2) = &self.ec2 {
-            let when = d
-                .failed_at
-                .map_or_else(|| "unknown time".to_owned(), |t| t.to_rfc3339());
-            let tag = aws_sdk_ec2::types::Tag::builder()
-                .key(FAILURE_TAG)
-                .value(cut(&format!("{} {when}", d.cause), 256))
+        if let (Some(ec2), Some(tag)) = (&self.ec2, &a.tag) {
+            let aws_tag = aws_sdk_ec2::types::Tag::builder()
+                .key(&tag.key)
+                .value(cut(&tag.value, TAG_VALUE_MAX))
                 .build();
             ec2.create_tags()
-                .resources(d.instance_id.as_str())
-                .tags(tag)
+                .resources(&tag.resource_id)
+                .tags(aws_tag)
                 .send()
                 .await
                 .map_err(sdk("ec2"))?;
         }
-        if let Some(incidents) = &self.incidents {
-            self.annotate_incidents(incidents, d, ops_item).await?;
+        if let (Some(incidents), Some(note)) = (&self.incidents, &a.incident) {
+            let region = a.resources.first().and_then(|arn| region_of_arn(arn));
+            self.annotate_incidents(incidents, note, region.as_ref(), ops_item)
+                .await?;
         }
         Ok(())
     }
 
-    async fn recovered(
-        &self,
-        instance: &InstanceId,
-        ops_item: Option<&str>,
-        group_recovered: bool,
-    ) -> Result<(), ServiceError> {
+    async fn withdraw(&self, tag: &ResourceTag) -> Result<(), ServiceError> {
         if let Some(ec2) = &self.ec2 {
             ec2.delete_tags()
-                .resources(instance.as_str())
-                .tags(aws_sdk_ec2::types::Tag::builder().key(FAILURE_TAG).build())
+                .resources(&tag.resource_id)
+                .tags(aws_sdk_ec2::types::Tag::builder().key(&tag.key).build())
                 .send()
                 .await
                 .map_err(sdk("ec2"))?;
-        }
-        if let (Some(ssm), Some(id), true) = (&self.ssm, ops_item, group_recovered) {
-            ssm.update_ops_item()
-                .ops_item_id(id)
-                .status(OpsItemStatus::Resolved)
-                .send()
-                .await
-                .map_err(sdk("ssm"))?;
         }
         Ok(())
     }

@@ -1,46 +1,42 @@
-//! Configuration from the environment, and the production pipeline built
-//! from it.
+//! Configuration from the environment: what every live-path function
+//! reads ([`Common`]: the store, Slack, the annotations, member accounts),
+//! and what each doctor's function reads besides (its own struct in its
+//! module, built on [`Env`]).
 //!
 //! | Variable | Meaning |
 //! |---|---|
 //! | `STORE_TABLE` | DynamoDB table for evidence and notices (required) |
-//! | `DEFER_QUEUE_URL` | SQS queue for deferred checks (required) |
-//! | `CLOUDTRAIL_WAIT_SECONDS` | wait for CloudTrail before live checks (default 900) |
-//! | `STORM_WINDOW_SECONDS` | how long a storm group collects into one message (default 3600) |
 //! | `SLACK_WEBHOOK_URL` | an Incoming Webhook (local runs; it is a secret) |
 //! | `SLACK_TOKEN_SECRET_ARN` | a Secrets Manager secret holding a bot token (`xoxb-...`) or a webhook URL, plain or as JSON `{"token": ...}` / `{"webhook_url": ...}` |
 //! | `SLACK_BOT_TOKEN` | a bot token (local runs only; production uses the secret) |
-//! | `SLACK_CHANNEL` | the channel for bot-token delivery |
+//! | `SLACK_CHANNEL` | the channel id (`C0123ABCD`) for bot-token delivery: the history a lost answer is looked up in takes no name |
 //! | `SLACK_API_URL` | another Slack Web API root (tests) |
-//! | `ENABLE_OPSCENTER` | one OpsItem per diagnosis group (`true`/`false`, default false) |
-//! | `ENABLE_INCIDENT_MANAGER` | timeline events on open incidents naming the instance (default false) |
-//! | `ENABLE_INSTANCE_TAGGING` | tag failed instances `start-doctor:last-start-failure` (default false) |
-//! | `DIAGNOSIS_EVENT_BUS` | bus for `EC2 Start Failure Diagnosed` events (default `default`; `none`: off) |
-//! | `READ_ROLE_NAME` | read-only role assumed in member accounts for live checks |
+//! | `SLACK_GATHER_SECONDS` | webhooks: how long a new group gathers members before its first post (default 60, 0 to 900) |
+//! | `ENABLE_OPSCENTER` | one OpsItem per group (`true`/`false`, default false) |
+//! | `ENABLE_INCIDENT_MANAGER` | timeline events on open incidents naming the resource (default false) |
+//! | `ENABLE_INSTANCE_TAGGING` | tag resources with their finding (default false) |
+//! | `DIAGNOSIS_EVENT_BUS` | bus for the diagnosis events (default `default`; `none`: off) |
+//! | `READ_ROLE_NAME` | read-only role assumed in member accounts for live reads |
 //! | `CENTRAL_ACCOUNT_ID` | the account the functions run in (with `READ_ROLE_NAME`) |
 //! | `AWS_ENDPOINT_URL` | local AWS emulator (read by the SDK itself) |
 
 use std::fmt;
 
 use aws_sdk_secretsmanager::error::DisplayErrorContext;
-use chrono::Duration;
+
 use serde_json::Value;
 
-use super::annotate::AwsAnnotator;
-use super::defer::SqsDeferrer;
-use super::live::{AwsLiveChecks, CrossAccount};
+use chrono::{DateTime, Utc};
+use start_doctor_core::ids::Account;
+use start_doctor_engine::ports::{MessageRef, MessageTag, Notifier, NotifyError};
+
+use crate::annotate::AwsAnnotator;
 use crate::dynamodb::DynamoStore;
 use crate::slack::{SlackApi, SlackWebhook};
-use start_doctor_core::pipeline::{Pipeline, Settings};
-use start_doctor_core::ports::{MessageRef, Notifier, NotifyError};
 
-/// `CLOUDTRAIL_WAIT_SECONDS` allowed: from no wait to an hour, as the
-/// template's `CloudTrailWaitSeconds` (a longer wait leaves a failed start
-/// unreported for longer than anyone would wait for it).
-pub const CLOUDTRAIL_WAIT_RANGE: std::ops::RangeInclusive<u32> = 0..=3_600;
-/// `STORM_WINDOW_SECONDS` allowed: at least a minute (0 would give every
-/// instance of a storm its own message), at most a day.
-pub const STORM_WINDOW_RANGE: std::ops::RangeInclusive<u32> = 60..=86_400;
+/// `SLACK_GATHER_SECONDS` allowed: no gathering, up to SQS's longest
+/// delay.
+pub const GATHER_RANGE: std::ops::RangeInclusive<u32> = 0..=900;
 
 /// Where the Slack credentials come from.
 #[derive(Clone, PartialEq, Eq)]
@@ -81,32 +77,30 @@ impl fmt::Debug for SlackSource {
     }
 }
 
-/// The functions' configuration.
+/// What every live-path function reads.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Config {
+pub struct Common {
     /// `STORE_TABLE`.
     pub table: String,
-    /// `DEFER_QUEUE_URL`.
-    pub defer_queue_url: String,
-    /// Tunables.
-    pub settings: Settings,
     /// Slack credentials.
     pub slack: SlackSource,
     /// `SLACK_API_URL`.
     pub slack_api_url: Option<String>,
-    /// `READ_ROLE_NAME`: the read-only role live checks assume in member
-    /// accounts (unset: only the function's own account is checked).
+    /// The engine's tunables (`SLACK_GATHER_SECONDS`).
+    pub engine: start_doctor_engine::Settings,
+    /// `READ_ROLE_NAME`: the read-only role live reads assume in member
+    /// accounts (unset: only the function's own account is read).
     pub read_role_name: Option<String>,
     /// `CENTRAL_ACCOUNT_ID`: the account the functions run in.
-    pub central_account_id: Option<String>,
-    /// `ENABLE_OPSCENTER`: one OpsItem per diagnosis group.
+    pub central_account_id: Option<Account>,
+    /// `ENABLE_OPSCENTER`: one OpsItem per group.
     pub opscenter: bool,
     /// `ENABLE_INCIDENT_MANAGER`: timeline events on open incidents.
     pub incident_manager: bool,
-    /// `ENABLE_INSTANCE_TAGGING`: the `start-doctor:last-start-failure` tag.
+    /// `ENABLE_INSTANCE_TAGGING`: a tag on the resource of a finding.
     pub instance_tagging: bool,
-    /// `DIAGNOSIS_EVENT_BUS`: where `EC2 Start Failure Diagnosed` goes
-    /// (default `default`; `none` turns it off).
+    /// `DIAGNOSIS_EVENT_BUS`: where diagnosis events go (default
+    /// `default`; `none` turns them off).
     pub diagnosis_event_bus: Option<String>,
 }
 
@@ -129,61 +123,133 @@ pub enum ConfigError {
     Secret(String),
 }
 
-impl Config {
-    /// Reads the configuration from the process environment.
-    pub fn from_env() -> Result<Self, ConfigError> {
-        Self::from_lookup(|name| std::env::var(name).ok().filter(|v| !v.is_empty()))
+/// The environment (or a map, in tests), read with the checks every
+/// variable gets.
+pub struct Env<F> {
+    get: F,
+}
+
+impl Env<fn(&str) -> Option<String>> {
+    /// The process environment; empty values count as unset.
+    pub fn process() -> Self {
+        fn get(name: &str) -> Option<String> {
+            std::env::var(name).ok().filter(|v| !v.is_empty())
+        }
+        Self { get }
+    }
+}
+
+impl<F: Fn(&str) -> Option<String>> Env<F> {
+    /// An environment read through `get`.
+    pub fn from_lookup(get: F) -> Self {
+        Self { get }
     }
 
-    /// Reads the configuration through `get` (the environment, or a map in
-    /// tests).
-    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
-        let required = |name: &'static str| get(name).ok_or(ConfigError::Missing(name));
-        let seconds = |name: &'static str, default: u32, range: std::ops::RangeInclusive<u32>| {
-            let value = get(name).map_or(Ok(default), |v| {
-                v.trim().parse::<u32>().map_err(|e| ConfigError::Invalid {
-                    name,
-                    message: format!("{v:?} is not a number of seconds ({e})"),
-                })
-            })?;
-            if range.contains(&value) {
-                Ok(value)
-            } else {
-                Err(ConfigError::Invalid {
-                    name,
+    /// The value of `name`, if set.
+    pub fn get(&self, name: &str) -> Option<String> {
+        (self.get)(name)
+    }
+
+    /// The value of `name`, which must be set.
+    pub fn required(&self, name: &'static str) -> Result<String, ConfigError> {
+        self.get(name).ok_or(ConfigError::Missing(name))
+    }
+
+    /// A number of `name`, `default` when unset, refused outside `range`.
+    pub fn number(
+        &self,
+        name: &'static str,
+        unit: &str,
+        default: u32,
+        range: std::ops::RangeInclusive<u32>,
+    ) -> Result<u32, ConfigError> {
+        let value = self.get(name).map_or(Ok(default), |v| {
+            v.trim().parse::<u32>().map_err(|e| ConfigError::Invalid {
+                name,
+                message: format!("{v:?} is not a number of {unit} ({e})"),
+            })
+        })?;
+        if range.contains(&value) {
+            Ok(value)
+        } else {
+            Err(ConfigError::Invalid {
+                name,
+                message: format!(
+                    "{value} {unit_short} is out of range: allowed are {} to {} {unit}",
+                    range.start(),
+                    range.end(),
+                    unit_short = if unit == "seconds" { "s" } else { unit }
+                ),
+            })
+        }
+    }
+
+    /// A number of seconds (see [`Env::number`]).
+    pub fn seconds(
+        &self,
+        name: &'static str,
+        default: u32,
+        range: std::ops::RangeInclusive<u32>,
+    ) -> Result<u32, ConfigError> {
+        self.number(name, "seconds", default, range)
+    }
+
+    /// A `true`/`false` flag, false when unset.
+    pub fn flag(&self, name: &'static str) -> Result<bool, ConfigError> {
+        match self
+            .get(name)
+            .as_deref()
+            .map(str::to_ascii_lowercase)
+            .as_deref()
+        {
+            None | Some("false") | Some("0") | Some("no") => Ok(false),
+            Some("true") | Some("1") | Some("yes") => Ok(true),
+            Some(other) => Err(ConfigError::Invalid {
+                name,
+                message: format!("{other:?} is not true or false"),
+            }),
+        }
+    }
+}
+
+/// Whether `channel` is a Slack channel id (`C…`, `G…` or `D…` and eight or
+/// more capitals and digits), not a name.
+fn is_channel_id(channel: &str) -> bool {
+    let mut chars = channel.chars();
+    matches!(chars.next(), Some('C' | 'G' | 'D'))
+        && channel.len() >= 9
+        && chars.all(|c| c.is_ascii_uppercase() || c.is_ascii_digit())
+}
+
+impl Common {
+    /// Reads what every function shares.
+    pub fn read<F: Fn(&str) -> Option<String>>(env: &Env<F>) -> Result<Self, ConfigError> {
+        let table = env.required("STORE_TABLE")?;
+        let channel = || -> Result<Option<String>, ConfigError> {
+            match env.get("SLACK_CHANNEL") {
+                Some(c) if !is_channel_id(&c) => Err(ConfigError::Invalid {
+                    name: "SLACK_CHANNEL",
                     message: format!(
-                        "{value} s is out of range: allowed are {} to {} seconds",
-                        range.start(),
-                        range.end()
+                        "{c:?} is not a channel id: use the id (such as C0123ABCD, in the channel's details), \
+                         which the lookup of a post whose answer never came needs"
                     ),
-                })
-            }
-        };
-        let flag = |name: &'static str| -> Result<bool, ConfigError> {
-            match get(name).as_deref().map(str::to_ascii_lowercase).as_deref() {
-                None | Some("false") | Some("0") | Some("no") => Ok(false),
-                Some("true") | Some("1") | Some("yes") => Ok(true),
-                Some(other) => Err(ConfigError::Invalid {
-                    name,
-                    message: format!("{other:?} is not true or false"),
                 }),
+                other => Ok(other),
             }
         };
-        let table = required("STORE_TABLE")?;
-        let defer_queue_url = required("DEFER_QUEUE_URL")?;
         let slack = match (
-            get("SLACK_WEBHOOK_URL"),
-            get("SLACK_TOKEN_SECRET_ARN"),
-            get("SLACK_BOT_TOKEN"),
+            env.get("SLACK_WEBHOOK_URL"),
+            env.get("SLACK_TOKEN_SECRET_ARN"),
+            env.get("SLACK_BOT_TOKEN"),
         ) {
             (Some(url), _, _) => SlackSource::Webhook(url),
             (None, Some(arn), _) => SlackSource::Secret {
                 arn,
-                channel: get("SLACK_CHANNEL"),
+                channel: channel()?,
             },
             (None, None, Some(token)) => SlackSource::Token {
                 token,
-                channel: required("SLACK_CHANNEL")?,
+                channel: channel()?.ok_or(ConfigError::Missing("SLACK_CHANNEL"))?,
             },
             (None, None, None) => {
                 return Err(ConfigError::Missing(
@@ -191,34 +257,53 @@ impl Config {
                 ))
             }
         };
+        let central_account_id = match env.get("CENTRAL_ACCOUNT_ID") {
+            None => None,
+            Some(v) => Some(Account::parse(&v).ok_or(ConfigError::Invalid {
+                name: "CENTRAL_ACCOUNT_ID",
+                message: format!("{v:?} is not an account id (12 digits)"),
+            })?),
+        };
+        let gather = env.seconds("SLACK_GATHER_SECONDS", 60, GATHER_RANGE)?;
         Ok(Self {
             table,
-            defer_queue_url,
-            settings: Settings {
-                cloudtrail_wait_secs: seconds(
-                    "CLOUDTRAIL_WAIT_SECONDS",
-                    900,
-                    CLOUDTRAIL_WAIT_RANGE,
-                )?,
-                storm_window: Duration::seconds(i64::from(seconds(
-                    "STORM_WINDOW_SECONDS",
-                    3600,
-                    STORM_WINDOW_RANGE,
-                )?)),
-            },
             slack,
-            slack_api_url: get("SLACK_API_URL"),
-            read_role_name: get("READ_ROLE_NAME"),
-            opscenter: flag("ENABLE_OPSCENTER")?,
-            incident_manager: flag("ENABLE_INCIDENT_MANAGER")?,
-            instance_tagging: flag("ENABLE_INSTANCE_TAGGING")?,
-            diagnosis_event_bus: match get("DIAGNOSIS_EVENT_BUS") {
+            slack_api_url: env.get("SLACK_API_URL"),
+            engine: start_doctor_engine::Settings {
+                gather: chrono::Duration::seconds(i64::from(gather)),
+                ..start_doctor_engine::Settings::default()
+            },
+            read_role_name: env.get("READ_ROLE_NAME"),
+            central_account_id,
+            opscenter: env.flag("ENABLE_OPSCENTER")?,
+            incident_manager: env.flag("ENABLE_INCIDENT_MANAGER")?,
+            instance_tagging: env.flag("ENABLE_INSTANCE_TAGGING")?,
+            diagnosis_event_bus: match env.get("DIAGNOSIS_EVENT_BUS") {
                 Some(bus) if bus == "none" => None,
                 Some(bus) => Some(bus),
                 None => Some("default".to_owned()),
             },
-            central_account_id: get("CENTRAL_ACCOUNT_ID"),
         })
+    }
+
+    /// The store.
+    pub fn store(&self, sdk: &aws_config::SdkConfig) -> DynamoStore {
+        DynamoStore::new(aws_sdk_dynamodb::Client::new(sdk), self.table.clone())
+    }
+
+    /// The annotations the configuration turns on.
+    pub fn annotator(&self, sdk: &aws_config::SdkConfig) -> AwsAnnotator {
+        AwsAnnotator {
+            ssm: self.opscenter.then(|| aws_sdk_ssm::Client::new(sdk)),
+            incidents: self
+                .incident_manager
+                .then(|| aws_sdk_ssmincidents::Client::new(sdk)),
+            events: self
+                .diagnosis_event_bus
+                .clone()
+                .map(|bus| (aws_sdk_eventbridge::Client::new(sdk), bus)),
+            ec2: self.instance_tagging.then(|| aws_sdk_ec2::Client::new(sdk)),
+        }
     }
 }
 
@@ -232,10 +317,32 @@ pub enum SlackNotifier {
 }
 
 impl Notifier for SlackNotifier {
-    async fn post(&self, message: &Value) -> Result<Option<MessageRef>, NotifyError> {
+    fn can_update(&self) -> bool {
         match self {
-            Self::Webhook(w) => w.post(message).await,
-            Self::Api(a) => a.post(message).await,
+            Self::Webhook(w) => w.can_update(),
+            Self::Api(a) => a.can_update(),
+        }
+    }
+
+    async fn post(
+        &self,
+        message: &Value,
+        tag: &MessageTag,
+    ) -> Result<Option<MessageRef>, NotifyError> {
+        match self {
+            Self::Webhook(w) => w.post(message, tag).await,
+            Self::Api(a) => a.post(message, tag).await,
+        }
+    }
+
+    async fn find(
+        &self,
+        tag: &MessageTag,
+        since: DateTime<Utc>,
+    ) -> Result<Option<MessageRef>, NotifyError> {
+        match self {
+            Self::Webhook(w) => w.find(tag, since).await,
+            Self::Api(a) => a.find(tag, since).await,
         }
     }
 
@@ -281,7 +388,7 @@ fn parse_secret(value: &str) -> Result<(Option<String>, Option<String>), ConfigE
 
 /// Builds the Slack notifier, reading the secret when configured so.
 pub async fn slack_notifier(
-    config: &Config,
+    config: &Common,
     sdk: &aws_config::SdkConfig,
 ) -> Result<SlackNotifier, ConfigError> {
     let http = reqwest::Client::builder()
@@ -326,141 +433,9 @@ pub async fn slack_notifier(
     }
 }
 
-/// Live checks, reaching member accounts through `READ_ROLE_NAME` when set.
-fn live_checks(config: &Config, sdk: &aws_config::SdkConfig) -> Result<AwsLiveChecks, ConfigError> {
-    let live = AwsLiveChecks::new(sdk);
-    match (&config.read_role_name, &config.central_account_id) {
-        (None, _) => Ok(live),
-        (Some(role_name), Some(home)) => Ok(live.with_cross_account(CrossAccount {
-            base: sdk.clone(),
-            home_account: home.clone(),
-            role_name: role_name.clone(),
-        })),
-        (Some(_), None) => Err(ConfigError::Missing(
-            "CENTRAL_ACCOUNT_ID (needed with READ_ROLE_NAME)",
-        )),
-    }
-}
-
-/// The production pipeline.
-pub type AwsPipeline =
-    Pipeline<DynamoStore, SlackNotifier, AwsLiveChecks, SqsDeferrer, AwsAnnotator>;
-
-/// The annotations the configuration turns on.
-pub fn annotator(config: &Config, sdk: &aws_config::SdkConfig) -> AwsAnnotator {
-    AwsAnnotator {
-        ssm: config.opscenter.then(|| aws_sdk_ssm::Client::new(sdk)),
-        incidents: config
-            .incident_manager
-            .then(|| aws_sdk_ssmincidents::Client::new(sdk)),
-        events: config
-            .diagnosis_event_bus
-            .clone()
-            .map(|bus| (aws_sdk_eventbridge::Client::new(sdk), bus)),
-        ec2: config
-            .instance_tagging
-            .then(|| aws_sdk_ec2::Client::new(sdk)),
-    }
-}
-
-/// Builds the production pipeline from the configuration and the SDK
-/// configuration (clients are built once, here).
-pub async fn pipeline(
-    config: &Config,
-    sdk: &aws_config::SdkConfig,
-) -> Result<AwsPipeline, ConfigError> {
-    Ok(Pipeline {
-        store: DynamoStore::new(aws_sdk_dynamodb::Client::new(sdk), config.table.clone()),
-        notifier: slack_notifier(config, sdk).await?,
-        live: live_checks(config, sdk)?,
-        deferrer: SqsDeferrer::new(
-            aws_sdk_sqs::Client::new(sdk),
-            config.defer_queue_url.clone(),
-        ),
-        annotator: annotator(config, sdk),
-        settings: config.settings.clone(),
-    })
-}
-
 #[cfg(test)]
 mod tests {
-    use std::collections::HashMap;
-
     use super::*;
-
-    fn config(vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
-        let map: HashMap<String, String> = vars
-            .iter()
-            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-            .collect();
-        Config::from_lookup(|k| map.get(k).cloned())
-    }
-
-    const BASE: [(&str, &str); 2] = [
-        ("STORE_TABLE", "t"),
-        ("DEFER_QUEUE_URL", "http://127.0.0.1/q"),
-    ];
-
-    #[test]
-    fn defaults_and_webhook() {
-        let mut vars = BASE.to_vec();
-        vars.push(("SLACK_WEBHOOK_URL", "https://hooks.example/T/B/X"));
-        let c = config(&vars).unwrap();
-        assert_eq!(c.settings.cloudtrail_wait_secs, 900);
-        assert_eq!(c.settings.storm_window, Duration::hours(1));
-        assert!(matches!(c.slack, SlackSource::Webhook(_)));
-        assert!(
-            !format!("{c:?}").contains("hooks.example"),
-            "the webhook URL is a secret"
-        );
-    }
-
-    #[test]
-    fn errors_name_the_variable() {
-        let err = config(&[("STORE_TABLE", "t")]).unwrap_err().to_string();
-        assert!(err.contains("DEFER_QUEUE_URL"), "{err}");
-        let mut vars = BASE.to_vec();
-        vars.extend([
-            ("SLACK_WEBHOOK_URL", "u"),
-            ("CLOUDTRAIL_WAIT_SECONDS", "soon"),
-        ]);
-        assert!(config(&vars)
-            .unwrap_err()
-            .to_string()
-            .contains("CLOUDTRAIL_WAIT_SECONDS"));
-        let mut vars = BASE.to_vec();
-        vars.push(("SLACK_BOT_TOKEN", "xoxb-1"));
-        assert!(config(&vars)
-            .unwrap_err()
-            .to_string()
-            .contains("SLACK_CHANNEL"));
-    }
-
-    #[test]
-    fn out_of_range_settings_are_refused_naming_the_variable_and_range() {
-        for (name, value, range) in [
-            ("STORM_WINDOW_SECONDS", "0", "60 to 86400"),
-            ("STORM_WINDOW_SECONDS", "86401", "60 to 86400"),
-            ("CLOUDTRAIL_WAIT_SECONDS", "3601", "0 to 3600"),
-        ] {
-            let mut vars = BASE.to_vec();
-            vars.extend([("SLACK_WEBHOOK_URL", "u"), (name, value)]);
-            let err = config(&vars).unwrap_err().to_string();
-            assert!(
-                err.starts_with(name) && err.contains("out of range") && err.contains(range),
-                "{name}={value}: {err}"
-            );
-        }
-        let mut vars = BASE.to_vec();
-        vars.extend([
-            ("SLACK_WEBHOOK_URL", "u"),
-            ("STORM_WINDOW_SECONDS", "60"),
-            ("CLOUDTRAIL_WAIT_SECONDS", "0"),
-        ]);
-        let c = config(&vars).unwrap();
-        assert_eq!(c.settings.storm_window, Duration::minutes(1));
-        assert_eq!(c.settings.cloudtrail_wait_secs, 0);
-    }
 
     #[test]
     fn secrets_hold_tokens_or_webhooks() {
@@ -478,5 +453,15 @@ mod tests {
         );
         assert!(parse_secret("hunter2").is_err());
         assert!(parse_secret(r#"{"other":1}"#).is_err());
+    }
+
+    #[test]
+    fn channel_ids_are_told_from_names() {
+        for id in ["C0STARTDOC", "G012345678", "D0ABCDEFGH"] {
+            assert!(is_channel_id(id), "{id}");
+        }
+        for name in ["#alerts", "alerts", "C01", "c0startdoc", "X0STARTDOC"] {
+            assert!(!is_channel_id(name), "{name}");
+        }
     }
 }

@@ -1,4 +1,6 @@
-//! Deferral through an SQS delay queue.
+//! Deferral through an SQS delay queue: a doctor's own checks and the
+//! engine's notices (flushes, gathered posts, follow-ups), each naming its
+//! doctor.
 //!
 //! Why SQS: the wait (`CLOUDTRAIL_WAIT_SECONDS`, default 900) fits SQS's
 //! per-message delay (at most 900 s; longer waits are re-deferred by the
@@ -8,13 +10,14 @@
 //! nothing has to be cleaned up afterwards (unlike one-time schedules).
 
 use aws_sdk_sqs::error::DisplayErrorContext;
+use serde_json::Value;
 
-use start_doctor_core::ports::{DeferredCheck, Deferrer, ServiceError};
+use start_doctor_engine::ports::{Deferrer, ServiceError};
 
 /// SQS's maximum per-message delay.
 pub const MAX_DELAY_SECS: u32 = 900;
 
-/// Sends deferred checks to an SQS queue with a delay.
+/// Sends deferred messages to an SQS queue with a delay.
 #[derive(Clone, Debug)]
 pub struct SqsDeferrer {
     client: aws_sdk_sqs::Client,
@@ -32,11 +35,8 @@ impl SqsDeferrer {
 }
 
 impl Deferrer for SqsDeferrer {
-    async fn defer(&self, check: &DeferredCheck, delay_secs: u32) -> Result<(), ServiceError> {
-        let body = serde_json::to_string(check).map_err(|e| ServiceError {
-            service: "sqs",
-            message: e.to_string(),
-        })?;
+    async fn defer(&self, message: &Value, delay_secs: u32) -> Result<(), ServiceError> {
+        let body = message.to_string();
         let delay = i32::try_from(delay_secs.min(MAX_DELAY_SECS)).unwrap_or(0);
         self.client
             .send_message()

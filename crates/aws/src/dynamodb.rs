@@ -36,8 +36,8 @@ use aws_sdk_dynamodb::types::{
 };
 use aws_sdk_dynamodb::Client;
 
-use start_doctor_core::pipeline::contention_backoff;
-use start_doctor_core::ports::{Record, Store, StoreError, StoredEvent};
+use start_doctor_engine::ports::{Record, Store, StoreError, StoredEvent};
+use start_doctor_engine::record::contention_backoff;
 
 /// The range key prefix of event items.
 const EVENT_PREFIX: &str = "event#";

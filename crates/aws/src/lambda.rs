@@ -1,36 +1,36 @@
-//! The glue the Lambda functions are made of: JSON logging, the pipeline
-//! built from the environment, and one typed handler per kind of payload.
+//! The glue every function is made of, one place for each concern: JSON
+//! logs ([`init_tracing`]), the invocation's deadline ([`Invocation`]),
+//! the one mapping of errors to what Lambda is told ([`HandlerError`] →
+//! `Diagnostic`), partial-batch failures of SQS batches ([`run_batch`]),
+//! and the runtime loop of each kind of function: one fed by EventBridge
+//! events ([`serve_events`]), one fed by an SQS queue of its own deferred
+//! messages as well ([`serve_events_and_batches`]).
 //!
-//! - [`handle_eventbridge`]: one EventBridge event (a state change or a
-//!   CloudTrail API call). A bad event fails its invocation with an
-//!   `Unreadable` error naming its id (EventBridge's retries then the
-//!   on-failure destination keep it); a failure of AWS or Slack is a
-//!   `Retryable` error, and the retry is idempotent.
-//! - [`handle_deferred_checks`]: an SQS batch of deferred checks. A bad or
-//!   failed message is reported in `batchItemFailures` and the rest of the
-//!   batch is kept; a batch whose message ids cannot be read fails the
-//!   invocation, so that SQS redelivers all of it (never acknowledged).
+//! - An EventBridge event whose envelope is not one fails its invocation
+//!   with an `Unreadable` error naming its id (EventBridge's retries then
+//!   the on-failure destination keep it); a failure of AWS or Slack is
+//!   `Retryable`, and the retry is idempotent.
+//! - An SQS batch is read raw, message by message: a bad or failed message
+//!   is reported in `batchItemFailures` and the rest of the batch is kept;
+//!   a batch whose message ids cannot be read fails the invocation, so
+//!   that SQS redelivers all of it (never acknowledged).
 //!
-//! Every handler works within the invocation's deadline ([`Deadline`],
-//! from the Lambda context): it stops [`DEADLINE_MARGIN`] before it with a
-//! `Retryable` error instead of being killed, and no Slack wait
-//! (`Retry-After`, backoff) runs past that point. What a stopped
-//! invocation claimed is a lease the retry (or another invocation) takes
-//! over.
+//! Every handler works within the invocation's deadline: it stops
+//! [`DEADLINE_MARGIN`] before it with a `Retryable` error instead of being
+//! killed, and no Slack wait (`Retry-After`, backoff) runs past that point.
+//! What a stopped invocation claimed is a lease the retry (or another
+//! invocation) takes over.
+
+use std::future::Future;
 
 use aws_lambda_events::eventbridge::EventBridgeEvent;
 use aws_lambda_events::sqs::{BatchItemFailure, SqsBatchResponse, SqsMessage};
 use chrono::{DateTime, Utc};
-use lambda_runtime::Diagnostic;
+use lambda_runtime::{service_fn, Diagnostic, LambdaEvent};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
 use serde_json::Value;
-
-use start_doctor_core::pipeline::{Deadline, EventOutcome, Pipeline, PipelineError};
-use start_doctor_core::ports::{Annotator, DeferredCheck, Deferrer, LiveChecks, Notifier, Store};
-
-use crate::config::{self, AwsPipeline, Config, SlackNotifier};
-use crate::dynamodb::DynamoStore;
-use crate::live::AwsLiveChecks;
-use crate::preflight::{PreflightRun, DEFAULT_LOOKBACK_DAYS};
+use start_doctor_engine::{Deadline, When};
 
 /// Sets up JSON logs for CloudWatch, level from `RUST_LOG` (default info).
 pub fn init_tracing() {
@@ -46,51 +46,6 @@ pub fn init_tracing() {
         .init();
 }
 
-/// JSON logs, configuration from the environment, clients built once: what
-/// every function's `main` does before its runtime loop. Errors are logged
-/// as JSON before they are returned.
-pub async fn start() -> Result<AwsPipeline, lambda_runtime::Error> {
-    init_tracing();
-    let config = Config::from_env().inspect_err(|e| {
-        tracing::error!(error = %e, "configuration");
-    })?;
-    let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
-    Ok(config::pipeline(&config, &sdk)
-        .await
-        .inspect_err(|e| tracing::error!(error = %e, "start-up"))?)
-}
-
-/// JSON logs, configuration from the environment, clients built once:
-/// what the `preflight` function's `main` does before its runtime loop.
-/// It reads `STORE_TABLE`, the Slack settings and `PREFLIGHT_LOOKBACK_DAYS`
-/// (default 30); it defers nothing, so it needs no `DEFER_QUEUE_URL`.
-pub async fn start_preflight(
-) -> Result<PreflightRun<DynamoStore, SlackNotifier>, lambda_runtime::Error> {
-    init_tracing();
-    let env = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
-    let config = Config::from_lookup(|name| match name {
-        "DEFER_QUEUE_URL" => Some(String::new()),
-        other => env(other),
-    })
-    .inspect_err(|e| tracing::error!(error = %e, "configuration"))?;
-    let lookback_days = match env("PREFLIGHT_LOOKBACK_DAYS") {
-        None => DEFAULT_LOOKBACK_DAYS,
-        Some(v) => v.trim().parse::<i64>().map_err(|e| {
-            tracing::error!(error = %e, "configuration");
-            format!("PREFLIGHT_LOOKBACK_DAYS: {v:?} is not a number of days ({e})")
-        })?,
-    };
-    let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
-    Ok(PreflightRun {
-        live: AwsLiveChecks::new(&sdk),
-        store: DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), config.table.clone()),
-        notifier: config::slack_notifier(&config, &sdk)
-            .await
-            .inspect_err(|e| tracing::error!(error = %e, "start-up"))?,
-        lookback_days,
-    })
-}
-
 /// Why an invocation failed, as Lambda is told it.
 #[derive(Debug, thiserror::Error)]
 pub enum HandlerError {
@@ -101,17 +56,6 @@ pub enum HandlerError {
     /// timeout); a retry of the same event is safe and may succeed.
     #[error("{0}")]
     Retryable(String),
-}
-
-impl From<PipelineError> for HandlerError {
-    fn from(e: PipelineError) -> Self {
-        match e {
-            PipelineError::Unreadable { .. } | PipelineError::Malformed { .. } => {
-                Self::Unreadable(e.to_string())
-            }
-            other => Self::Retryable(other.to_string()),
-        }
-    }
 }
 
 impl From<HandlerError> for Diagnostic {
@@ -127,6 +71,12 @@ impl From<HandlerError> for Diagnostic {
     }
 }
 
+impl From<start_doctor_engine::EngineError> for HandlerError {
+    fn from(e: start_doctor_engine::EngineError) -> Self {
+        Self::Retryable(e.to_string())
+    }
+}
+
 /// How long before the invocation's deadline a handler stops, so that it
 /// answers (a retryable error) instead of being killed.
 pub const DEADLINE_MARGIN: std::time::Duration = std::time::Duration::from_secs(3);
@@ -136,35 +86,59 @@ pub const DEADLINE_MARGIN: std::time::Duration = std::time::Duration::from_secs(
 /// function `Timeout`.
 pub const FALLBACK_BUDGET: std::time::Duration = std::time::Duration::from_secs(30);
 
-/// The invocation's deadline from the Lambda context (`deadline`: epoch
-/// milliseconds), as the pipeline's [`Deadline`] and as the tokio instant
-/// the handler must be done by: [`DEADLINE_MARGIN`] before it, or a tenth of
-/// the time left when that is less (a short budget is not spent on the
-/// margin alone).
-pub fn deadline_of(
-    context: &lambda_runtime::Context,
-    now: DateTime<Utc>,
-) -> (Deadline, tokio::time::Instant) {
-    let deadline = i64::try_from(context.deadline)
-        .ok()
-        .and_then(DateTime::<Utc>::from_timestamp_millis)
-        .filter(|d| *d > now)
-        .unwrap_or_else(|| now + chrono::Duration::from_std(FALLBACK_BUDGET).unwrap_or_default());
-    let left = (deadline - now).to_std().unwrap_or_default();
-    let margin = DEADLINE_MARGIN.min(left / 10);
-    let stop = tokio::time::Instant::now() + left.saturating_sub(margin);
-    (Deadline(deadline), stop)
+/// An invocation's time: when it started, its deadline as the engine sees
+/// it, and the tokio instant the handler must be done by.
+#[derive(Clone, Copy, Debug)]
+pub struct Invocation {
+    /// When the invocation started.
+    pub now: DateTime<Utc>,
+    /// The Lambda deadline.
+    pub deadline: Deadline,
+    /// When the handler stops: [`DEADLINE_MARGIN`] before the deadline, or
+    /// a tenth of the time left when that is less.
+    pub stop: tokio::time::Instant,
 }
 
-/// Runs `work` until `stop`: Slack waits end before it, and the work is
-/// cut off there with a `Retryable` error.
-async fn within<T>(
-    stop: tokio::time::Instant,
-    work: impl std::future::Future<Output = Result<T, HandlerError>>,
+impl Invocation {
+    /// The invocation of `context` (its `deadline`: epoch milliseconds)
+    /// starting at `now`.
+    pub fn of(context: &lambda_runtime::Context, now: DateTime<Utc>) -> Self {
+        let deadline = i64::try_from(context.deadline)
+            .ok()
+            .and_then(DateTime::<Utc>::from_timestamp_millis)
+            .filter(|d| *d > now)
+            .unwrap_or_else(|| {
+                now + chrono::Duration::from_std(FALLBACK_BUDGET).unwrap_or_default()
+            });
+        Self::with_time_left(now, (deadline - now).to_std().unwrap_or_default())
+    }
+
+    /// An invocation starting at `now` with `left` before its deadline
+    /// (tests, local runs).
+    pub fn with_time_left(now: DateTime<Utc>, left: std::time::Duration) -> Self {
+        let margin = DEADLINE_MARGIN.min(left / 10);
+        Self {
+            now,
+            deadline: Deadline(now + chrono::Duration::from_std(left).unwrap_or_default()),
+            stop: tokio::time::Instant::now() + left.saturating_sub(margin),
+        }
+    }
+
+    /// The engine's view of it.
+    pub fn when(&self) -> When {
+        When::new(self.now, self.deadline)
+    }
+}
+
+/// Runs `work` until the invocation's stop: Slack waits end before it, and
+/// the work is cut off there with a `Retryable` error.
+pub async fn within<T>(
+    invocation: &Invocation,
+    work: impl Future<Output = Result<T, HandlerError>>,
 ) -> Result<T, HandlerError> {
-    // Boxed: the pipeline's futures are large for a thread's stack.
-    let work = Box::pin(crate::slack::until(stop, work));
-    match tokio::time::timeout_at(stop, work).await {
+    // Boxed: the engine's futures are large for a thread's stack.
+    let work = Box::pin(crate::slack::until(invocation.stop, work));
+    match tokio::time::timeout_at(invocation.stop, work).await {
         Ok(result) => result,
         Err(_) => {
             tracing::error!("stopping before the invocation deadline; the event will be retried");
@@ -175,23 +149,9 @@ async fn within<T>(
     }
 }
 
-/// Handles one EventBridge event received at `now` by an invocation that
-/// must be done by `deadline` (see [`deadline_of`]): checks the envelope,
-/// then files and evaluates it. The raw payload is what is stored, so that
-/// nothing the typed envelope leaves out is lost.
-pub async fn handle_eventbridge<S, N, L, D, A>(
-    pipeline: &Pipeline<S, N, L, D, A>,
-    payload: &Value,
-    now: DateTime<Utc>,
-    deadline: (Deadline, tokio::time::Instant),
-) -> Result<EventOutcome, HandlerError>
-where
-    S: Store,
-    N: Notifier,
-    L: LiveChecks,
-    D: Deferrer,
-    A: Annotator,
-{
+/// The id of an EventBridge event, once its envelope is checked: an event
+/// that is not one is `Unreadable`, named by its id.
+pub fn eventbridge_id(payload: &Value) -> Result<String, HandlerError> {
     let event_id = payload
         .get("id")
         .and_then(Value::as_str)
@@ -203,44 +163,28 @@ where
             "event {event_id}: not an EventBridge event: {e}"
         )));
     }
-    let (limit, stop) = deadline;
-    within(stop, async {
-        match pipeline.handle_event(payload, now, limit).await {
-            Ok(outcome) => {
-                for evaluation in &outcome.evaluations {
-                    tracing::info!(event_id, redelivered = outcome.redelivered, evaluation = ?evaluation, "evaluated");
-                }
-                Ok(outcome)
-            }
-            Err(e) => {
-                tracing::error!(event_id, error = %e, "event failed");
-                Err(e.into())
-            }
-        }
-    })
-    .await
+    Ok(event_id)
 }
 
-/// Handles an SQS batch (`records`, the raw `Records` list) of deferred
-/// checks at `now`; returns the messages to redeliver. A message that
-/// cannot be read is one failure; a message whose id cannot be read fails
-/// the invocation (SQS then redelivers the whole batch). Checks still
-/// running at the deadline are all reported as failed.
-pub async fn handle_deferred_checks<S, N, L, D, A>(
-    pipeline: &Pipeline<S, N, L, D, A>,
+/// Runs one SQS batch (`records`, the raw `Records` list) of messages read
+/// as `T`: a message that cannot be read is one failure, a message whose id
+/// cannot be read fails the invocation (SQS then redelivers the batch),
+/// `run` gets the readable ones and answers each, and when the deadline
+/// cuts it off every message is reported failed. Returns the response
+/// Lambda expects.
+pub async fn run_batch<T, F, Fut>(
     records: &[Value],
-    now: DateTime<Utc>,
-    deadline: (Deadline, tokio::time::Instant),
+    invocation: &Invocation,
+    run: F,
 ) -> Result<SqsBatchResponse, HandlerError>
 where
-    S: Store,
-    N: Notifier,
-    L: LiveChecks,
-    D: Deferrer,
-    A: Annotator,
+    T: DeserializeOwned,
+    F: FnOnce(Vec<T>) -> Fut,
+    Fut: Future<Output = Vec<Result<(), HandlerError>>>,
 {
     let mut failures: Vec<String> = Vec::new();
-    let mut checks: Vec<(String, DeferredCheck)> = Vec::new();
+    let mut ids: Vec<String> = Vec::new();
+    let mut messages: Vec<T> = Vec::new();
     for (index, raw) in records.iter().enumerate() {
         let Some(id) = raw
             .get("messageId")
@@ -252,75 +196,39 @@ where
                 "SQS message {index} of the batch has no readable messageId: the batch is redelivered"
             )));
         };
-        let check = serde_json::from_value::<SqsMessage>(raw.clone())
+        let message = serde_json::from_value::<SqsMessage>(raw.clone())
             .map_err(|e| e.to_string())
             .and_then(|m| {
-                serde_json::from_str::<DeferredCheck>(m.body.as_deref().unwrap_or_default())
+                serde_json::from_str::<T>(m.body.as_deref().unwrap_or_default())
                     .map_err(|e| e.to_string())
             });
-        match check {
-            Ok(check) => checks.push((id, check)),
+        match message {
+            Ok(message) => {
+                ids.push(id);
+                messages.push(message);
+            }
             Err(e) => {
-                tracing::error!(message_id = id, error = %e, "malformed deferred check");
+                tracing::error!(message_id = id, error = %e, "unreadable message");
                 failures.push(id);
             }
         }
     }
-    let only: Vec<DeferredCheck> = checks.iter().map(|(_, c)| c.clone()).collect();
-    let (limit, stop) = deadline;
-    let results = within(stop, async {
-        Ok(pipeline.handle_deferred(&only, now, limit).await)
-    })
-    .await;
+    let results = within(invocation, async { Ok(run(messages).await) }).await;
     let Ok(results) = results else {
-        // Cut off at the deadline: every check is tried again.
-        failures.extend(checks.into_iter().map(|(id, _)| id));
+        // Cut off at the deadline: every message is tried again.
+        failures.extend(ids);
         return Ok(batch_response(failures));
     };
-    for ((id, check), result) in checks.into_iter().zip(results) {
+    for (id, result) in ids.into_iter().zip(results) {
         match result {
-            Ok(evaluation) => {
-                tracing::info!(message_id = id, instance_id = %check.instance_id, evaluation = ?evaluation, "deferred check done")
-            }
+            Ok(()) => tracing::info!(message_id = id, "message done"),
             Err(e) => {
-                tracing::error!(message_id = id, instance_id = %check.instance_id, error = %e, "deferred check failed");
+                tracing::error!(message_id = id, error = %e, "message failed");
                 failures.push(id);
             }
         }
     }
     Ok(batch_response(failures))
-}
-
-/// The `ec2-state-change` function's handler. Its input is an SQS batch of
-/// the deferred checks it queued (an object with `Records`) or one
-/// EventBridge event; it is read raw, so that one unreadable message never
-/// makes the whole batch unreadable. Returns the response Lambda expects
-/// (the batch failures, or the event outcome).
-pub async fn handle_state_change_input<S, N, L, D, A>(
-    pipeline: &Pipeline<S, N, L, D, A>,
-    input: &Value,
-    now: DateTime<Utc>,
-    deadline: (Deadline, tokio::time::Instant),
-) -> Result<Value, HandlerError>
-where
-    S: Store,
-    N: Notifier,
-    L: LiveChecks,
-    D: Deferrer,
-    A: Annotator,
-{
-    // Both responses are plain data with string keys: they serialise.
-    match input.get("Records") {
-        Some(Value::Array(records)) => handle_deferred_checks(pipeline, records, now, deadline)
-            .await
-            .map(|r| serde_json::to_value(r).unwrap_or(Value::Null)),
-        Some(_) => Err(HandlerError::Retryable(
-            "an SQS batch whose Records is not a list: the batch is redelivered".to_owned(),
-        )),
-        None => handle_eventbridge(pipeline, input, now, deadline)
-            .await
-            .map(|outcome| serde_json::to_value(outcome).unwrap_or(Value::Null)),
-    }
 }
 
 fn batch_response(failures: Vec<String>) -> SqsBatchResponse {
@@ -336,8 +244,69 @@ fn batch_response(failures: Vec<String>) -> SqsBatchResponse {
     response
 }
 
+/// The runtime loop of a function fed by EventBridge: JSON logs, then each
+/// event's envelope checked and `handler` run on it within the deadline.
+pub async fn serve_events<F, Fut, R>(handler: F) -> Result<(), lambda_runtime::Error>
+where
+    F: Fn(Value, Invocation) -> Fut,
+    Fut: Future<Output = Result<R, HandlerError>>,
+    R: Serialize,
+{
+    let handler = &handler;
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
+        let invocation = Invocation::of(&event.context, Utc::now());
+        eventbridge_id(&event.payload)?;
+        let outcome = within(&invocation, handler(event.payload, invocation)).await?;
+        Ok::<Value, HandlerError>(serde_json::to_value(outcome).unwrap_or(Value::Null))
+    }))
+    .await
+}
+
+/// The input of a function fed by both EventBridge and its own SQS queue:
+/// an SQS batch (an object with `Records`) or one EventBridge event.
+pub enum Input<'a> {
+    /// An SQS batch's raw records.
+    Batch(&'a [Value]),
+    /// One EventBridge event.
+    Event(&'a Value),
+}
+
+impl<'a> Input<'a> {
+    /// Reads the input raw, so that one unreadable SQS message never makes
+    /// the whole batch unreadable.
+    pub fn of(payload: &'a Value) -> Result<Self, HandlerError> {
+        match payload.get("Records") {
+            Some(Value::Array(records)) => Ok(Self::Batch(records)),
+            Some(_) => Err(HandlerError::Retryable(
+                "an SQS batch whose Records is not a list: the batch is redelivered".to_owned(),
+            )),
+            None => {
+                eventbridge_id(payload)?;
+                Ok(Self::Event(payload))
+            }
+        }
+    }
+}
+
+/// The runtime loop of a function fed by EventBridge and by an SQS queue of
+/// its own deferred messages: `handler` gets each input and the invocation
+/// and answers with what Lambda expects (the batch failures, or the event
+/// outcome).
+pub async fn serve_events_and_batches<F, Fut>(handler: F) -> Result<(), lambda_runtime::Error>
+where
+    F: Fn(Value, Invocation) -> Fut,
+    Fut: Future<Output = Result<Value, HandlerError>>,
+{
+    let handler = &handler;
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
+        let invocation = Invocation::of(&event.context, Utc::now());
+        handler(event.payload, invocation).await
+    }))
+    .await
+}
+
 #[cfg(test)]
-mod deadline_tests {
+mod tests {
     use super::*;
 
     fn context(deadline_ms: u64) -> lambda_runtime::Context {
@@ -354,13 +323,13 @@ mod deadline_tests {
             u64::try_from(now.timestamp_millis() - 1_000).unwrap_or(0),
         ] {
             let started = tokio::time::Instant::now();
-            let (Deadline(at), stop) = deadline_of(&context(deadline), now);
+            let invocation = Invocation::of(&context(deadline), now);
             assert_eq!(
-                at,
+                invocation.deadline.0,
                 now + chrono::Duration::seconds(30),
                 "deadline {deadline}"
             );
-            let budget = stop - started;
+            let budget = invocation.stop - started;
             assert!(
                 budget > std::time::Duration::from_secs(26)
                     && budget <= std::time::Duration::from_millis(27_100),
@@ -374,11 +343,91 @@ mod deadline_tests {
         let now = Utc::now();
         let deadline = u64::try_from(now.timestamp_millis() + 2_000).unwrap_or(0);
         let started = tokio::time::Instant::now();
-        let (_, stop) = deadline_of(&context(deadline), now);
-        let budget = stop - started;
+        let invocation = Invocation::of(&context(deadline), now);
+        let budget = invocation.stop - started;
         assert!(
             budget >= std::time::Duration::from_millis(1_700),
             "a 2 s budget loses only a tenth: {budget:?}"
         );
+    }
+
+    fn sqs(id: Option<&str>, body: &str) -> Value {
+        let mut record = serde_json::json!({ "body": body, "eventSource": "aws:sqs" });
+        if let Some(id) = id {
+            record["messageId"] = id.into();
+        }
+        record
+    }
+
+    fn failed_ids(response: &SqsBatchResponse) -> Vec<String> {
+        response
+            .batch_item_failures
+            .iter()
+            .map(|f| f.item_identifier.clone())
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn a_bad_message_fails_alone_and_the_rest_of_the_batch_runs() {
+        let records = [
+            sqs(Some("a"), "1"),
+            sqs(Some("b"), "not json"),
+            sqs(Some("c"), "3"),
+        ];
+        let invocation = Invocation::with_time_left(Utc::now(), std::time::Duration::from_secs(30));
+        let mut seen = Vec::new();
+        let response = run_batch(&records, &invocation, |numbers: Vec<u32>| {
+            seen = numbers.clone();
+            async move {
+                numbers
+                    .iter()
+                    .map(|n| {
+                        if *n == 3 {
+                            Err(HandlerError::Retryable("three fails".into()))
+                        } else {
+                            Ok(())
+                        }
+                    })
+                    .collect()
+            }
+        })
+        .await
+        .expect("a batch with readable ids is answered");
+        assert_eq!(seen, [1, 3], "the readable messages ran");
+        assert_eq!(failed_ids(&response), ["b", "c"]);
+    }
+
+    #[tokio::test]
+    async fn a_batch_with_an_unreadable_id_fails_whole() {
+        let records = [sqs(Some("a"), "1"), sqs(None, "2")];
+        let invocation = Invocation::with_time_left(Utc::now(), std::time::Duration::from_secs(30));
+        let result = run_batch(&records, &invocation, |_: Vec<u32>| async { Vec::new() }).await;
+        assert!(
+            matches!(result, Err(HandlerError::Retryable(_))),
+            "{result:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_batch_cut_off_at_the_deadline_is_all_failed() {
+        let records = [sqs(Some("a"), "1"), sqs(Some("b"), "2")];
+        let invocation =
+            Invocation::with_time_left(Utc::now(), std::time::Duration::from_millis(200));
+        let response = run_batch(&records, &invocation, |_: Vec<u32>| async {
+            tokio::time::sleep(std::time::Duration::from_secs(5)).await;
+            vec![Ok(()), Ok(())]
+        })
+        .await
+        .expect("answered");
+        assert_eq!(failed_ids(&response), ["a", "b"]);
+    }
+
+    #[test]
+    fn errors_map_to_their_lambda_error_type() {
+        let unreadable: Diagnostic = HandlerError::Unreadable("bad".into()).into();
+        let retryable: Diagnostic = HandlerError::Retryable("later".into()).into();
+        assert_eq!(unreadable.error_type, "Unreadable");
+        assert_eq!(retryable.error_type, "Retryable");
+        assert_eq!(retryable.error_message, "later");
     }
 }

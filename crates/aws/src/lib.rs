@@ -1,15 +1,22 @@
-//! start-doctor's adapters: the pipeline's ports over the official AWS SDK
-//! and Slack's HTTP APIs, configuration from the environment, and the glue
-//! the Lambda functions are made of.
+//! start-doctor's adapters: the live path's ports over the official AWS
+//! SDK and Slack's HTTP APIs, configuration from the environment, the glue
+//! the Lambda functions are made of, and each doctor's live reads and
+//! functions behind a feature of its own, so that a function links only its
+//! own doctor.
 //!
-//! | Module | Port ([`start_doctor_core::ports`]) |
+//! | Module | Port (`start_doctor_engine::ports`) |
 //! |---|---|
 //! | [`dynamodb`] | `Store` |
 //! | [`slack`] | `Notifier` (Incoming Webhook, or the Web API with a bot token) |
-//! | [`live`] | `LiveChecks` (EC2, KMS, IAM, CloudTrail) |
-//! | [`preflight`] | the preflight function (over `Store` and `Notifier`) |
 //! | [`defer`] | `Deferrer` (SQS delay queue) |
 //! | [`annotate`] | `Annotator` (OpsCenter, Incident Manager, EventBridge, tags) |
+//! | [`config`] | what every function reads |
+//! | [`lambda`] | tracing, deadlines, partial batch failures, errors for Lambda |
+//!
+//! Feature `start` (the start doctor): [`live`] (its `LiveChecks`: EC2,
+//! KMS, IAM, CloudTrail), [`start`] (`ec2-state-change`,
+//! `cloudtrail-api-call`) and [`preflight`] (the preflight function and
+//! `preflight --live`).
 
 #![deny(missing_docs)]
 
@@ -18,6 +25,10 @@ pub mod config;
 pub mod defer;
 pub mod dynamodb;
 pub mod lambda;
+#[cfg(feature = "start")]
 pub mod live;
+#[cfg(feature = "start")]
 pub mod preflight;
 pub mod slack;
+#[cfg(feature = "start")]
+pub mod start;

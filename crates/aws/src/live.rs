@@ -19,15 +19,15 @@ use aws_sdk_iam::types::{ContextEntry, ContextKeyTypeEnum, PolicyEvaluationDecis
 use tokio::sync::Mutex;
 use tokio::time::Instant;
 
-use start_doctor_core::evidence::{
+use start_doctor_core::ids::{partition_of_region, Account, InstanceId, Region, VolumeId};
+use start_doctor_engine::ports::ServiceError;
+use start_doctor_start::evidence::{
     Evidence, InstanceReport, KeyPolicyReport, KeyReport, Origin, PolicySimulation,
     SimulatedDecision, VolumeReport,
 };
-use start_doctor_core::ids::{
-    partition_of_region, region_of_zone, InstanceId, KeyArn, PrincipalArn, VolumeId,
-};
-use start_doctor_core::key_policy::key_policy_facts;
-use start_doctor_core::ports::{LiveChecks, LiveRequest, ServiceError};
+use start_doctor_start::ids::{KeyArn, PrincipalArn};
+use start_doctor_start::key_policy::key_policy_facts;
+use start_doctor_start::ports::{LiveChecks, LiveRequest};
 
 /// The most `LookupEvents` pages one batch may read.
 pub const MAX_LOOKUP_PAGES: usize = 5;
@@ -64,6 +64,19 @@ impl Clients {
     /// The IAM client.
     pub fn iam(&self) -> &aws_sdk_iam::Client {
         &self.iam
+    }
+
+    /// The KMS client.
+    pub fn kms(&self) -> &aws_sdk_kms::Client {
+        &self.kms
+    }
+
+    /// The Region the clients call.
+    pub fn region(&self) -> Option<start_doctor_core::ids::Region> {
+        self.ec2
+            .config()
+            .region()
+            .and_then(|r| start_doctor_core::ids::Region::parse(r.as_ref()))
     }
 
     /// Clients given one by one (tests mix emulated and mocked services).
@@ -475,11 +488,11 @@ pub(crate) fn instance_evidence(
                     .iter()
                     .filter_map(|t| Some((t.key()?, t.value().unwrap_or_default()))),
                 Origin {
-                    account: reservation.owner_id().map(str::to_owned),
+                    account: reservation.owner_id().and_then(Account::parse),
                     region: instance
                         .placement()
                         .and_then(|p| p.availability_zone())
-                        .and_then(region_of_zone),
+                        .and_then(Region::of_zone),
                 },
             );
             volumes.extend(report.volume_ids.iter().cloned());
@@ -611,7 +624,7 @@ impl AwsLiveChecks {
     }
 
     /// Reads up to [`MAX_LOOKUP_PAGES`] pages of one lookup, spaced to
-    /// CloudTrail's rate.
+    /// CloudTrail's rate, as evidence.
     pub(crate) async fn lookup_pages(
         &self,
         c: &Clients,
@@ -620,6 +633,25 @@ impl AwsLiveChecks {
         end: aws_sdk_cloudtrail::primitives::DateTime,
         out: &mut Vec<Evidence>,
     ) -> Result<(), ServiceError> {
+        for record in self.lookup_records(c, attribute, start, end).await? {
+            if let Ok(document) = start_doctor_start::read_document(record.as_bytes()) {
+                out.extend(document.evidence);
+            }
+        }
+        Ok(())
+    }
+
+    /// Reads up to [`MAX_LOOKUP_PAGES`] pages of one lookup, spaced to
+    /// CloudTrail's rate: the CloudTrail records, as the JSON text
+    /// `LookupEvents` gives them.
+    pub(crate) async fn lookup_records(
+        &self,
+        c: &Clients,
+        attribute: LookupAttribute,
+        start: aws_sdk_cloudtrail::primitives::DateTime,
+        end: aws_sdk_cloudtrail::primitives::DateTime,
+    ) -> Result<Vec<String>, ServiceError> {
+        let mut records = Vec::new();
         let mut token: Option<String> = None;
         for _ in 0..MAX_LOOKUP_PAGES {
             self.lookup_slot().await;
@@ -638,18 +670,18 @@ impl AwsLiveChecks {
                     service: "cloudtrail",
                     message: aws_sdk_cloudtrail::error::DisplayErrorContext(&e).to_string(),
                 })?;
-            for event in response.events() {
-                if let Some(record) = event.cloud_trail_event() {
-                    if let Ok(document) = start_doctor_core::read_document(record.as_bytes()) {
-                        out.extend(document.evidence);
-                    }
-                }
-            }
+            records.extend(
+                response
+                    .events()
+                    .iter()
+                    .filter_map(|e| e.cloud_trail_event())
+                    .map(str::to_owned),
+            );
             token = response.next_token().map(str::to_owned);
             if token.is_none() {
                 break;
             }
         }
-        Ok(())
+        Ok(records)
     }
 }

@@ -1,122 +1,232 @@
 //! Preflight in AWS: the evidence gathered live with the SDK (EC2, KMS,
-//! IAM authorization details, CloudTrail start calls), the core's check run
-//! over it, and one Slack message per failing (principal, key, cause),
-//! kept in the store, updated as things change and answered in its thread
-//! when a fix makes its instances pass.
+//! IAM authorization details, CloudTrail start calls) in every account it
+//! is given (the function's own, a list, or the organization's), the
+//! check run over it, and its failing groups published through the live
+//! path's engine with the preflight doctor: one Slack message and one
+//! OpsItem per (account, principal, key, cause), updated when its
+//! instances change, marked fixed when they pass, nothing posted when a
+//! run changes nothing (a webhook included). The same gathering serves
+//! `start-doctor preflight --live`.
+//!
+//! | Variable | Meaning |
+//! |---|---|
+//! | (every variable of [`crate::config::Common`]) | |
+//! | `PREFLIGHT_LOOKBACK_DAYS` | days of CloudTrail `StartInstances` that name who starts what (default 30, 1 to 90) |
+//! | `PREFLIGHT_ACCOUNTS` | the accounts to check: unset for the function's own, a comma-separated list of ids, or `organization` (AWS Organizations `ListAccounts`); other accounts are read through `READ_ROLE_NAME` |
 
 use std::collections::BTreeSet;
 
 use aws_sdk_cloudtrail::types::{LookupAttribute, LookupAttributeKey};
 use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use serde_json::{json, Value};
 
-use start_doctor_core::evidence::{Evidence, EvidenceSet};
-use start_doctor_core::ids::{InstanceId, KeyArn, VolumeId};
-use start_doctor_core::ports::{MessageRef, Notifier, NotifyError, Store, StoreError};
-use start_doctor_core::preflight::scope::{failing_groups, passing_instances, GroupKey, Scope};
-use start_doctor_core::preflight::{preflight, Preflight, PreflightVerdict};
-use start_doctor_core::render::slack;
+use start_doctor_core::ids::{Account, Origin, VolumeId};
+use start_doctor_engine::ports::{InlineDeferrer, Io, Ports};
+use start_doctor_engine::Engine;
+use start_doctor_start::evidence::EvidenceSet;
+use start_doctor_start::ids::KeyArn;
+use start_doctor_start::preflight::notice::{publish_run, PreflightDoctor, RunOutcome};
+use start_doctor_start::preflight::preflight;
+use start_doctor_start::preflight::scope::Scope;
 
-use crate::live::{instance_evidence, warn, AwsLiveChecks, Clients, MAX_LOOKUP_PAGES};
+use crate::annotate::AwsAnnotator;
+use crate::config::{slack_notifier, Common, ConfigError, Env, SlackNotifier};
+use crate::dynamodb::DynamoStore;
+use crate::lambda::{self, HandlerError, Invocation};
+use crate::live::{warn, AwsLiveChecks, Clients, MAX_LOOKUP_PAGES};
+use crate::start::live_checks;
 
 /// How far back start calls are looked up by default.
-pub const DEFAULT_LOOKBACK_DAYS: i64 = 30;
-/// The store record listing the open (failing) groups.
-const OPEN_GROUPS: &str = "preflight#open";
+pub const DEFAULT_LOOKBACK_DAYS: u32 = 30;
+/// `PREFLIGHT_LOOKBACK_DAYS` allowed: CloudTrail event history keeps 90.
+pub const LOOKBACK_RANGE: std::ops::RangeInclusive<u32> = 1..=90;
 
-/// Why a preflight run failed, as Lambda is told it.
-#[derive(Debug, thiserror::Error)]
-pub enum PreflightError {
-    /// The event names nothing to re-check; retrying will not help.
-    #[error(transparent)]
-    Unreadable(#[from] start_doctor_core::preflight::scope::ScopeError),
-    /// The store failed; a retry is safe.
-    #[error(transparent)]
-    Store(#[from] StoreError),
-    /// Slack failed; a retry is safe.
-    #[error(transparent)]
-    Notify(#[from] NotifyError),
-    /// Two runs raced on the same group; a retry is safe.
-    #[error("store record {0} changed during the run")]
-    Contention(String),
+/// Which accounts a run checks.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Accounts {
+    /// The function's own account.
+    Own,
+    /// These accounts (through `READ_ROLE_NAME` where not the function's).
+    List(Vec<Account>),
+    /// Every active account of the organization (`ListAccounts`).
+    Organization,
 }
 
-impl From<PreflightError> for lambda_runtime::Diagnostic {
-    fn from(e: PreflightError) -> Self {
-        let error_type = match &e {
-            PreflightError::Unreadable(_) => "Unreadable",
-            _ => "Retryable",
+/// The preflight function's configuration.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PreflightConfig {
+    /// What every function reads.
+    pub common: Common,
+    /// `PREFLIGHT_LOOKBACK_DAYS`.
+    pub lookback_days: u32,
+    /// `PREFLIGHT_ACCOUNTS`.
+    pub accounts: Accounts,
+}
+
+impl PreflightConfig {
+    /// Reads the configuration. Preflight defers nothing to a queue: it
+    /// needs no `DEFER_QUEUE_URL`.
+    pub fn read<F: Fn(&str) -> Option<String>>(env: &Env<F>) -> Result<Self, ConfigError> {
+        let common = Common::read(env)?;
+        let accounts = match env.get("PREFLIGHT_ACCOUNTS").as_deref().map(str::trim) {
+            None | Some("") => Accounts::Own,
+            Some(v) if v.eq_ignore_ascii_case("organization") => Accounts::Organization,
+            Some(list) => Accounts::List(
+                list.split(',')
+                    .map(str::trim)
+                    .filter(|a| !a.is_empty())
+                    .map(|a| {
+                        Account::parse(a).ok_or_else(|| ConfigError::Invalid {
+                            name: "PREFLIGHT_ACCOUNTS",
+                            message: format!("{a:?} is not an account id (12 digits)"),
+                        })
+                    })
+                    .collect::<Result<_, _>>()?,
+            ),
         };
-        Self {
-            error_type: error_type.to_owned(),
-            error_message: e.to_string(),
+        if accounts != Accounts::Own && common.read_role_name.is_none() {
+            return Err(ConfigError::Missing(
+                "READ_ROLE_NAME (needed to read the accounts of PREFLIGHT_ACCOUNTS)",
+            ));
         }
+        Ok(Self {
+            lookback_days: env.number(
+                "PREFLIGHT_LOOKBACK_DAYS",
+                "days",
+                DEFAULT_LOOKBACK_DAYS,
+                LOOKBACK_RANGE,
+            )?,
+            accounts,
+            common,
+        })
     }
 }
 
-/// What a run did.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
-pub struct PreflightOutcome {
-    /// Checks run.
-    pub checks: usize,
-    /// Groups posted for the first time.
-    pub posted: usize,
-    /// Group messages updated (instances changed, or fixed).
-    pub updated: usize,
-    /// Groups whose instances now pass.
-    pub fixed: usize,
-}
-
-/// One group's state in the store.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-struct GroupRecord {
-    message: MessageRef,
-    instances: Vec<InstanceId>,
-}
+/// The ports of a preflight run: no queue, the run works off its own
+/// notices.
+pub type PreflightPorts = Io<DynamoStore, SlackNotifier, InlineDeferrer, AwsAnnotator>;
 
 /// The function's collaborators, built once per container.
 #[derive(Debug)]
-pub struct PreflightRun<S, N> {
-    /// Live reads (the function's own account and region).
+pub struct PreflightRun<P> {
+    /// Live reads (the function's own account and region, and member
+    /// accounts through their read role).
     pub live: AwsLiveChecks,
-    /// Where group state is kept.
-    pub store: S,
-    /// Where messages go.
-    pub notifier: N,
+    /// The live path's ports.
+    pub ports: P,
+    /// The engine's tunables.
+    pub engine: start_doctor_engine::Settings,
     /// How many days of CloudTrail `StartInstances` name the principals.
-    pub lookback_days: i64,
+    pub lookback_days: u32,
+    /// Which accounts a run checks.
+    pub accounts: Accounts,
+    /// The organization's accounts (`Accounts::Organization`).
+    pub organizations: Option<aws_sdk_organizations::Client>,
 }
 
-fn group_id((principal, key, cause): &GroupKey) -> String {
-    format!("preflight#group#{principal}|{key}|{cause}")
+/// What a run did, per account.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct PreflightOutcome {
+    /// Each account checked and what its run did.
+    pub accounts: Vec<(String, RunOutcome)>,
+    /// Accounts that could not be checked, with why.
+    pub failed: Vec<(String, String)>,
 }
 
-fn parse_group_id(id: &str) -> Option<GroupKey> {
-    let rest = id.strip_prefix("preflight#group#")?;
-    let mut parts = rest.splitn(3, '|');
-    let principal = start_doctor_core::ids::PrincipalArn::parse(parts.next()?)?;
-    let key = KeyArn::parse(parts.next()?)?;
-    let cause = serde_json::from_value(Value::String(parts.next()?.to_owned())).ok()?;
-    Some((principal, key, cause))
+/// What a live read gathered, as the documents `preflight` reads from
+/// files (`describe-instances`, `describe-volumes`, `describe-key`, key
+/// policies, `get-account-authorization-details`, `lookup-events`), each
+/// with the file name `--save` gives it: the evidence is read from them by
+/// the same reader as files, so a live run and a saved one agree.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Documents {
+    /// (file name, document), in the order gathered.
+    pub files: Vec<(String, Value)>,
 }
 
-/// Gathers the preflight evidence of one account and region: every
+impl Documents {
+    fn push(&mut self, name: impl Into<String>, document: Value) {
+        self.files.push((name.into(), document));
+    }
+
+    /// The evidence in the documents, and the problems met reading them.
+    pub fn evidence(&self) -> (EvidenceSet, Vec<String>) {
+        let mut evidence = EvidenceSet::new();
+        let mut problems = Vec::new();
+        for (name, document) in &self.files {
+            match start_doctor_start::read_document(document.to_string().as_bytes()) {
+                Ok(read) => {
+                    problems.extend(read.problems.iter().map(|p| format!("{name}: {p}")));
+                    evidence.extend(read.evidence);
+                }
+                Err(e) => problems.push(format!("{name}: {e}")),
+            }
+        }
+        (evidence, problems)
+    }
+}
+
+/// One `DescribeInstances` page as the AWS CLI prints it (the fields the
+/// reader reads), and the volumes its instances map.
+fn instances_document(
+    page: &aws_sdk_ec2::operation::describe_instances::DescribeInstancesOutput,
+) -> (Vec<Value>, BTreeSet<VolumeId>) {
+    let mut volumes = BTreeSet::new();
+    let reservations = page
+        .reservations()
+        .iter()
+        .map(|r| {
+            let instances: Vec<Value> = r
+                .instances()
+                .iter()
+                .map(|i| {
+                    let mappings: Vec<Value> = i
+                        .block_device_mappings()
+                        .iter()
+                        .filter_map(|m| m.ebs().and_then(|e| e.volume_id()))
+                        .inspect(|v| volumes.extend(VolumeId::parse(v)))
+                        .map(|v| json!({ "Ebs": { "VolumeId": v } }))
+                        .collect();
+                    json!({
+                        "InstanceId": i.instance_id(),
+                        "State": i.state().map(|s| json!({ "Name": s.name().map(|n| n.as_str()) })),
+                        "StateReason": i.state_reason().map(|r| json!({ "Code": r.code(), "Message": r.message() })),
+                        "BlockDeviceMappings": mappings,
+                        "Tags": i.tags().iter().map(|t| json!({ "Key": t.key(), "Value": t.value() })).collect::<Vec<_>>(),
+                        "Placement": { "AvailabilityZone": i.placement().and_then(|p| p.availability_zone()) },
+                    })
+                })
+                .collect();
+            json!({ "OwnerId": r.owner_id(), "Instances": instances })
+        })
+        .collect();
+    (reservations, volumes)
+}
+
+/// Gathers the preflight documents of one account and region: every
 /// instance (its volumes, their keys' state and policy), the authorization
-/// details and the `StartInstances` calls of the last `lookback_days`.
+/// details and the `StartInstances` calls of the last `lookback_days`. A
+/// call that fails is logged and the rest is still gathered (the check then
+/// answers `unknown` where something is missing).
 pub async fn gather(
     live: &AwsLiveChecks,
     c: &Clients,
     now: DateTime<Utc>,
-    lookback_days: i64,
-) -> EvidenceSet {
-    let mut out: Vec<Evidence> = Vec::new();
+    lookback_days: u32,
+) -> Documents {
+    let mut docs = Documents::default();
+    let mut reservations: Vec<Value> = Vec::new();
     let mut volumes: BTreeSet<VolumeId> = BTreeSet::new();
     let mut pages = c.ec2().describe_instances().into_paginator().send();
     while let Some(page) = pages.next().await {
         live.count();
         match page {
-            Ok(response) => volumes.extend(instance_evidence(&response, &mut out)),
+            Ok(response) => {
+                let (more, vols) = instances_document(&response);
+                reservations.extend(more);
+                volumes.extend(vols);
+            }
             Err(e) => {
                 warn(
                     "ec2:DescribeInstances",
@@ -126,14 +236,88 @@ pub async fn gather(
             }
         }
     }
+    docs.push(
+        "describe-instances.json",
+        json!({ "Reservations": reservations }),
+    );
     let volumes: Vec<VolumeId> = volumes.into_iter().collect();
-    let keys: BTreeSet<KeyArn> = live.volumes(c, &volumes, &mut out).await;
-    for key in &keys {
-        live.key(c, key, &mut out).await;
+    let mut described: Vec<Value> = Vec::new();
+    let mut keys: BTreeSet<KeyArn> = BTreeSet::new();
+    let responses = live
+        .in_chunks(&volumes, "ec2:DescribeVolumes", |chunk| {
+            c.ec2()
+                .describe_volumes()
+                .filters(
+                    aws_sdk_ec2::types::Filter::builder()
+                        .name("volume-id")
+                        .set_values(Some(chunk))
+                        .build(),
+                )
+                .send()
+        })
+        .await;
+    for response in responses {
+        for v in response.volumes() {
+            keys.extend(v.kms_key_id().and_then(KeyArn::parse));
+            described.push(json!({
+                "VolumeId": v.volume_id(),
+                "KmsKeyId": v.kms_key_id(),
+                "Encrypted": v.encrypted(),
+                "Attachments": v.attachments().iter().map(|a| json!({ "InstanceId": a.instance_id() })).collect::<Vec<_>>(),
+            }));
+        }
     }
-    authorization_details(live, c, &mut out).await;
+    docs.push("describe-volumes.json", json!({ "Volumes": described }));
+    let mut policies: Vec<Value> = Vec::new();
+    for key in &keys {
+        live.count();
+        let metadata = match c.kms().describe_key().key_id(key.as_str()).send().await {
+            Ok(r) => r.key_metadata().cloned(),
+            Err(e) => {
+                warn(
+                    "kms:DescribeKey",
+                    &aws_sdk_kms::error::DisplayErrorContext(&e).to_string(),
+                );
+                continue;
+            }
+        };
+        let Some(metadata) = metadata else { continue };
+        let manager = metadata.key_manager().map(|m| m.as_str().to_owned());
+        docs.push(
+            format!("key-{}.json", key.key_id()),
+            json!({ "KeyMetadata": {
+                "Arn": metadata.arn().unwrap_or(key.as_str()),
+                "KeyId": metadata.key_id(),
+                "KeyState": metadata.key_state().map(|s| s.as_str()),
+                "KeyManager": manager,
+            }}),
+        );
+        if manager.as_deref() != Some("AWS") {
+            live.count();
+            let policy = c
+                .kms()
+                .get_key_policy()
+                .key_id(key.as_str())
+                .policy_name("default")
+                .send()
+                .await;
+            match policy {
+                Ok(r) => policies.extend(r.policy().map(|p| json!({ "KeyArn": key, "Policy": p }))),
+                Err(e) => warn(
+                    "kms:GetKeyPolicy",
+                    &aws_sdk_kms::error::DisplayErrorContext(&e).to_string(),
+                ),
+            }
+        }
+    }
+    if !policies.is_empty() {
+        docs.push("key-policies.json", Value::Array(policies));
+    }
+    if let Some(details) = authorization_details(live, c).await {
+        docs.push("authorization-details.json", details);
+    }
     let start = aws_sdk_cloudtrail::primitives::DateTime::from_secs(
-        (now - chrono::Duration::days(lookback_days)).timestamp(),
+        (now - chrono::Duration::days(i64::from(lookback_days))).timestamp(),
     );
     let end = aws_sdk_cloudtrail::primitives::DateTime::from_secs(now.timestamp());
     match LookupAttribute::builder()
@@ -141,26 +325,31 @@ pub async fn gather(
         .attribute_value("StartInstances")
         .build()
     {
-        Ok(attribute) => {
-            if let Err(e) = live.lookup_pages(c, attribute, start, end, &mut out).await {
-                warn("cloudtrail:LookupEvents", &e.to_string());
+        Ok(attribute) => match live.lookup_records(c, attribute, start, end).await {
+            Ok(records) => {
+                let events: Vec<Value> = records
+                    .into_iter()
+                    .map(|r| json!({ "CloudTrailEvent": r }))
+                    .collect();
+                docs.push("start-calls.json", json!({ "Events": events }));
             }
-        }
+            Err(e) => warn("cloudtrail:LookupEvents", &e.to_string()),
+        },
         Err(e) => warn("cloudtrail:LookupEvents", &e.to_string()),
     }
     tracing::info!(
-        evidence = out.len(),
+        documents = docs.files.len(),
         lookup_pages_max = MAX_LOOKUP_PAGES,
         calls = live.calls(),
-        "preflight evidence gathered"
+        "preflight documents gathered"
     );
-    out.into_iter().collect()
+    docs
 }
 
 /// `GetAccountAuthorizationDetails`, every page, turned into the
 /// documented output shape and read by the core's reader (one parser for
 /// files and live reads).
-async fn authorization_details(live: &AwsLiveChecks, c: &Clients, out: &mut Vec<Evidence>) {
+async fn authorization_details(live: &AwsLiveChecks, c: &Clients) -> Option<Value> {
     use aws_sdk_iam::types::EntityType;
     let mut pages = c
         .iam()
@@ -182,7 +371,7 @@ async fn authorization_details(live: &AwsLiveChecks, c: &Clients, out: &mut Vec<
                     "iam:GetAccountAuthorizationDetails",
                     &aws_sdk_iam::error::DisplayErrorContext(&e).to_string(),
                 );
-                return;
+                return None;
             }
         };
         let named = |list: &[aws_sdk_iam::types::PolicyDetail]| -> Vec<Value> {
@@ -241,164 +430,227 @@ async fn authorization_details(live: &AwsLiveChecks, c: &Clients, out: &mut Vec<
             })
         }));
     }
-    let document = json!({
+    Some(json!({
         "RoleDetailList": roles, "UserDetailList": users,
         "GroupDetailList": groups, "Policies": policies,
-    });
-    match start_doctor_core::read_document(document.to_string().as_bytes()) {
-        Ok(read) => {
-            for problem in read.problems {
-                warn("iam:GetAccountAuthorizationDetails", &problem.to_string());
-            }
-            out.extend(read.evidence);
-        }
-        Err(e) => warn("iam:GetAccountAuthorizationDetails", &e.to_string()),
-    }
+    }))
 }
 
-impl<S: Store, N: Notifier> PreflightRun<S, N> {
-    /// Handles one EventBridge event (a schedule or a change) at `now`.
+impl<P: Ports<Deferrer = InlineDeferrer>> PreflightRun<P> {
+    /// The accounts this run checks; `None` stands for the function's own.
+    async fn accounts(&self) -> Result<Vec<Option<Account>>, HandlerError> {
+        match &self.accounts {
+            Accounts::Own => Ok(vec![None]),
+            Accounts::List(list) => Ok(list.iter().cloned().map(Some).collect()),
+            Accounts::Organization => {
+                let Some(client) = &self.organizations else {
+                    return Err(HandlerError::Retryable(
+                        "no Organizations client for PREFLIGHT_ACCOUNTS=organization".into(),
+                    ));
+                };
+                let mut out = Vec::new();
+                let mut pages = client.list_accounts().into_paginator().send();
+                while let Some(page) = pages.next().await {
+                    let page = page.map_err(|e| {
+                        HandlerError::Retryable(format!(
+                            "organizations:ListAccounts: {}",
+                            aws_sdk_organizations::error::DisplayErrorContext(&e)
+                        ))
+                    })?;
+                    out.extend(
+                        page.accounts()
+                            .iter()
+                            .filter(|a| {
+                                a.state().is_none_or(|s| {
+                                    *s == aws_sdk_organizations::types::AccountState::Active
+                                })
+                            })
+                            .filter_map(|a| a.id().and_then(Account::parse))
+                            .map(Some),
+                    );
+                }
+                Ok(out)
+            }
+        }
+    }
+
+    /// Handles one EventBridge event (a schedule or a change) at `now`:
+    /// every account is gathered, checked and published in turn; one
+    /// account that cannot be read is reported and the others are still
+    /// checked (the invocation then fails, so that it is retried).
     pub async fn handle(
         &self,
         event: &Value,
-        now: DateTime<Utc>,
-    ) -> Result<PreflightOutcome, PreflightError> {
-        let scope = Scope::of_event(event)?;
-        let clients = self.live.clients_for(None, None).await;
-        let evidence = gather(&self.live, &clients, now, self.lookback_days).await;
-        let report = preflight(&evidence, &[]);
-        tracing::info!(scope = ?scope, checks = report.checks.len(), "preflight checked");
-        self.publish(&scope, &evidence, &report).await
-    }
-
-    /// Posts, updates and answers the groups `scope` covers.
-    async fn publish(
-        &self,
-        scope: &Scope,
-        evidence: &EvidenceSet,
-        report: &Preflight,
-    ) -> Result<PreflightOutcome, PreflightError> {
-        let mut outcome = PreflightOutcome {
-            checks: report.checks.len(),
-            ..PreflightOutcome::default()
-        };
-        let failing = failing_groups(report);
-        let open_record = self.store.record(OPEN_GROUPS).await?;
-        let mut open: BTreeSet<String> = match &open_record {
-            Some(r) => serde_json::from_str(&r.body).map_err(|e| StoreError::Corrupt {
-                key: OPEN_GROUPS.to_owned(),
-                message: e.to_string(),
-            })?,
-            None => BTreeSet::new(),
-        };
-        let before = open.clone();
-        for (key, group) in &failing {
-            if !scope.covers(&key.0, &key.1, evidence) {
-                continue;
+        invocation: &Invocation,
+    ) -> Result<PreflightOutcome, HandlerError> {
+        let scope = Scope::of_event(event).map_err(|e| HandlerError::Unreadable(e.to_string()))?;
+        let when = invocation.when();
+        let mut outcome = PreflightOutcome::default();
+        for account in self.accounts().await? {
+            let name = account
+                .as_ref()
+                .map_or_else(|| "own account".to_owned(), Account::to_string);
+            let clients = self.live.clients_for(account.as_deref(), None).await;
+            let documents = gather(&self.live, &clients, when.now, self.lookback_days).await;
+            let (evidence, problems) = documents.evidence();
+            for problem in problems {
+                warn("preflight documents", &problem);
             }
-            let id = group_id(key);
-            let message = slack::preflight_message(key, group);
-            match self.group_record(&id).await? {
-                Some((record, version)) => {
-                    if record.instances != group.instances {
-                        self.notifier.update(&record.message, &message).await?;
-                        let record = GroupRecord {
-                            message: record.message,
-                            instances: group.instances.clone(),
-                        };
-                        self.put(&id, &record, Some(version)).await?;
-                        outcome.updated += 1;
-                    }
-                }
-                None => {
-                    if let Some(at) = self.notifier.post(&message).await? {
-                        let record = GroupRecord {
-                            message: at,
-                            instances: group.instances.clone(),
-                        };
-                        self.put(&id, &record, None).await?;
-                    }
-                    outcome.posted += 1;
-                }
+            if evidence.instances.is_empty() && account.is_some() {
+                tracing::warn!(
+                    account = name,
+                    "no instances read (is the read role deployed there?)"
+                );
             }
-            open.insert(id);
-        }
-        let still: BTreeSet<String> = failing.keys().map(group_id).collect();
-        let gone: Vec<String> = open.difference(&still).cloned().collect();
-        for id in gone {
-            let Some(key) = parse_group_id(&id) else {
-                open.remove(&id);
-                continue;
-            };
-            if !scope.covers(&key.0, &key.1, evidence) {
-                continue;
-            }
-            if let Some((record, _)) = self.group_record(&id).await? {
-                // A check that cannot answer now (a read failed, a policy
-                // went missing) proves no fix: the group stays open.
-                let undecided = report.checks.iter().any(|c| {
-                    c.principal_arn == key.0
-                        && c.verdict == PreflightVerdict::Unknown
-                        && record.instances.contains(&c.instance_id)
+            let report = preflight(&evidence, &[]);
+            tracing::info!(account = name, scope = ?scope, checks = report.checks.len(), "preflight checked");
+            let origin = report
+                .checks
+                .first()
+                .map(|c| Origin {
+                    account: c.account.clone(),
+                    region: c.region.clone(),
+                })
+                .unwrap_or_else(|| Origin {
+                    account: account.clone(),
+                    region: clients.region(),
                 });
-                if undecided {
-                    continue;
+            let doctor = PreflightDoctor;
+            let engine = Engine::new(&self.ports, &doctor, &self.engine);
+            let covers = |p: &_, k: &KeyArn| scope.covers(p, k, &evidence);
+            match publish_run(&engine, &origin, &report, covers, when).await {
+                Ok(run) => outcome.accounts.push((name, run)),
+                Err(e) => {
+                    tracing::error!(account = name, error = %e, "preflight publication failed");
+                    outcome.failed.push((name, e.to_string()));
                 }
-                let passing: Vec<InstanceId> = passing_instances(report, &key.0)
-                    .into_iter()
-                    .filter(|i| record.instances.contains(i))
-                    .collect();
-                self.notifier
-                    .update(
-                        &record.message,
-                        &slack::preflight_fixed_message(&key, &record.instances),
-                    )
-                    .await?;
-                if !passing.is_empty() {
-                    self.notifier
-                        .reply(&record.message, &slack::preflight_passed_reply(&passing))
-                        .await?;
-                }
-                outcome.updated += 1;
-                outcome.fixed += 1;
             }
-            open.remove(&id);
         }
-        if open != before {
-            let body = serde_json::to_string(&open).unwrap_or_default();
-            if !self
-                .store
-                .put_record(OPEN_GROUPS, &body, open_record.map(|r| r.version))
-                .await?
-            {
-                return Err(PreflightError::Contention(OPEN_GROUPS.to_owned()));
-            }
+        if !outcome.failed.is_empty() {
+            return Err(HandlerError::Retryable(format!(
+                "preflight failed for {} account(s): {}",
+                outcome.failed.len(),
+                outcome
+                    .failed
+                    .iter()
+                    .map(|(a, e)| format!("{a}: {e}"))
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            )));
         }
         Ok(outcome)
     }
+}
 
-    async fn group_record(&self, id: &str) -> Result<Option<(GroupRecord, u64)>, StoreError> {
-        let Some(record) = self.store.record(id).await? else {
-            return Ok(None);
-        };
-        let group = serde_json::from_str(&record.body).map_err(|e| StoreError::Corrupt {
-            key: id.to_owned(),
-            message: e.to_string(),
-        })?;
-        Ok(Some((group, record.version)))
+/// The engine's settings for a preflight run: a run knows every failing
+/// check before it ends and works off its deferred notices then, so each
+/// group's first post waits for the end of the run (with the Web API too)
+/// and lists every instance.
+pub fn preflight_engine(common: &start_doctor_engine::Settings) -> start_doctor_engine::Settings {
+    start_doctor_engine::Settings {
+        gather: chrono::Duration::seconds(1),
+        gather_always: true,
+        ..common.clone()
+    }
+}
+
+/// JSON logs, configuration from the environment, clients built once: what
+/// the `preflight` function's `main` does before its runtime loop.
+pub async fn start() -> Result<PreflightRun<PreflightPorts>, lambda_runtime::Error> {
+    lambda::init_tracing();
+    let config = PreflightConfig::read(&Env::process())
+        .inspect_err(|e| tracing::error!(error = %e, "configuration"))?;
+    let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+    let notifier = slack_notifier(&config.common, &sdk)
+        .await
+        .inspect_err(|e| tracing::error!(error = %e, "start-up"))?;
+    Ok(PreflightRun {
+        live: live_checks(&config.common, &sdk)
+            .inspect_err(|e| tracing::error!(error = %e, "start-up"))?,
+        ports: Io {
+            store: config.common.store(&sdk),
+            notifier,
+            deferrer: InlineDeferrer::default(),
+            annotator: config.common.annotator(&sdk),
+        },
+        engine: preflight_engine(&config.common.engine),
+        lookback_days: config.lookback_days,
+        organizations: (config.accounts == Accounts::Organization)
+            .then(|| aws_sdk_organizations::Client::new(&sdk)),
+        accounts: config.accounts,
+    })
+}
+
+/// Runs the `preflight` function.
+pub async fn serve() -> Result<(), lambda_runtime::Error> {
+    let run = start().await?;
+    let run = &run;
+    lambda::serve_events(move |payload, invocation| async move {
+        run.handle(&payload, &invocation).await
+    })
+    .await
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use super::*;
+
+    fn config(vars: &[(&str, &str)]) -> Result<PreflightConfig, ConfigError> {
+        let map: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        PreflightConfig::read(&Env::from_lookup(|k: &str| map.get(k).cloned()))
     }
 
-    async fn put(
-        &self,
-        id: &str,
-        record: &GroupRecord,
-        expected: Option<u64>,
-    ) -> Result<(), PreflightError> {
-        let body = serde_json::to_string(record).unwrap_or_default();
-        if self.store.put_record(id, &body, expected).await? {
-            Ok(())
-        } else {
-            Err(PreflightError::Contention(id.to_owned()))
-        }
+    const BASE: [(&str, &str); 2] = [("STORE_TABLE", "t"), ("SLACK_WEBHOOK_URL", "u")];
+
+    #[test]
+    fn no_queue_is_needed_and_defaults_check_the_own_account() {
+        let c = config(&BASE).unwrap();
+        assert_eq!(c.lookback_days, 30);
+        assert_eq!(c.accounts, Accounts::Own);
+    }
+
+    #[test]
+    fn accounts_are_a_list_or_the_organization_and_need_the_read_role() {
+        let mut vars = BASE.to_vec();
+        vars.extend([
+            ("PREFLIGHT_ACCOUNTS", "111122223333, 444455556666"),
+            ("READ_ROLE_NAME", "start-doctor-read"),
+            ("CENTRAL_ACCOUNT_ID", "111122223333"),
+        ]);
+        let c = config(&vars).unwrap();
+        assert_eq!(
+            c.accounts,
+            Accounts::List(vec![
+                Account::parse("111122223333").unwrap(),
+                Account::parse("444455556666").unwrap()
+            ])
+        );
+        let mut vars = BASE.to_vec();
+        vars.extend([
+            ("PREFLIGHT_ACCOUNTS", "Organization"),
+            ("READ_ROLE_NAME", "r"),
+        ]);
+        assert_eq!(config(&vars).unwrap().accounts, Accounts::Organization);
+        let mut vars = BASE.to_vec();
+        vars.push(("PREFLIGHT_ACCOUNTS", "111122223333"));
+        assert!(config(&vars)
+            .unwrap_err()
+            .to_string()
+            .contains("READ_ROLE_NAME"));
+        let mut vars = BASE.to_vec();
+        vars.extend([("PREFLIGHT_ACCOUNTS", "1111"), ("READ_ROLE_NAME", "r")]);
+        assert!(config(&vars)
+            .unwrap_err()
+            .to_string()
+            .starts_with("PREFLIGHT_ACCOUNTS"));
+        let mut vars = BASE.to_vec();
+        vars.push(("PREFLIGHT_LOOKBACK_DAYS", "91"));
+        let err = config(&vars).unwrap_err().to_string();
+        assert!(err.contains("1 to 90 days"), "{err}");
     }
 }

@@ -17,11 +17,12 @@ use aws_sdk_ssmincidents::types::{
 use aws_smithy_mocks::{mock, mock_client, Rule, RuleMode};
 use chrono::{DateTime, Utc};
 use serde_json::{json, Value};
-use start_doctor_aws::annotate::{AwsAnnotator, FAILURE_TAG};
-use start_doctor_core::memory::MemoryStore;
-use start_doctor_core::memory::RecordingNotifier;
-use start_doctor_core::pipeline::{Pipeline, Settings};
-use start_doctor_core::ports::{DeferredCheck, Deferrer, LiveChecks, LiveRequest, ServiceError};
+use start_doctor_aws::annotate::AwsAnnotator;
+use start_doctor_engine::memory::{MemoryStore, RecordingDeferrer, RecordingNotifier};
+use start_doctor_engine::ports::{Io, ServiceError};
+use start_doctor_start::pipeline::doctor::FAILURE_TAG;
+use start_doctor_start::pipeline::{Pipeline, Settings};
+use start_doctor_start::ports::{LiveChecks, LiveRequest};
 
 const OPS_ITEM: &str = "oi-0123456789ab";
 const INCIDENT: &str = "arn:aws:ssm-incidents::111122223333:incident-record/ec2-starts/abc";
@@ -31,21 +32,14 @@ impl LiveChecks for NoLive {
     async fn describe(
         &self,
         _: &[LiveRequest],
-    ) -> Result<Vec<start_doctor_core::Evidence>, ServiceError> {
+    ) -> Result<Vec<start_doctor_start::Evidence>, ServiceError> {
         Ok(Vec::new())
     }
     async fn lookup_cloudtrail(
         &self,
         _: &[LiveRequest],
-    ) -> Result<Vec<start_doctor_core::Evidence>, ServiceError> {
+    ) -> Result<Vec<start_doctor_start::Evidence>, ServiceError> {
         Ok(Vec::new())
-    }
-}
-
-struct NoDefer;
-impl Deferrer for NoDefer {
-    async fn defer(&self, _: &DeferredCheck, _: u32) -> Result<(), ServiceError> {
-        Ok(())
     }
 }
 
@@ -267,16 +261,18 @@ async fn opsitem_event_tag_and_timeline_for_a_failure_then_resolved() {
         &[&m.list_incidents, &m.related, &m.timeline, &m.link]
     );
     let pipeline = Pipeline {
-        store: MemoryStore::new(),
-        notifier: RecordingNotifier::new(),
-        live: NoLive,
-        deferrer: NoDefer,
-        annotator: AwsAnnotator {
-            ssm: Some(ssm),
-            incidents: Some(incidents),
-            events: Some((events.clone(), "default".to_owned())),
-            ec2: Some(ec2.clone()),
+        ports: Io {
+            store: MemoryStore::new(),
+            notifier: RecordingNotifier::new(),
+            deferrer: RecordingDeferrer::default(),
+            annotator: AwsAnnotator {
+                ssm: Some(ssm),
+                incidents: Some(incidents),
+                events: Some((events.clone(), "default".to_owned())),
+                ec2: Some(ec2.clone()),
+            },
         },
+        live: NoLive,
         settings: Settings::default(),
     };
     let now = at("2026-11-20T07:05:00Z");
@@ -318,7 +314,7 @@ async fn opsitem_event_tag_and_timeline_for_a_failure_then_resolved() {
     assert_eq!(delivered["source"], "start-doctor");
     assert_eq!(delivered["detail"]["instance_id"], instance.as_str());
     assert_eq!(delivered["detail"]["cause"], "kms_identity_policy_missing");
-    assert!(pipeline.notifier.posts()[0]
+    assert!(pipeline.ports.notifier.posts()[0]
         .message
         .to_string()
         .contains(OPS_ITEM));
@@ -340,7 +336,7 @@ async fn opsitem_event_tag_and_timeline_for_a_failure_then_resolved() {
             .all(|(k, _)| k != FAILURE_TAG),
         "tag cleared"
     );
-    assert_eq!(pipeline.notifier.replies().len(), 1);
+    assert_eq!(pipeline.ports.notifier.replies().len(), 1);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -357,16 +353,18 @@ async fn no_open_incident_means_no_timeline_event() {
         &[&m.list_incidents, &m.related, &m.timeline, &m.link]
     );
     let pipeline = Pipeline {
-        store: MemoryStore::new(),
-        notifier: RecordingNotifier::new(),
-        live: NoLive,
-        deferrer: NoDefer,
-        annotator: AwsAnnotator {
-            ssm: Some(ssm),
-            incidents: Some(incidents),
-            events: None,
-            ec2: None,
+        ports: Io {
+            store: MemoryStore::new(),
+            notifier: RecordingNotifier::new(),
+            deferrer: RecordingDeferrer::default(),
+            annotator: AwsAnnotator {
+                ssm: Some(ssm),
+                incidents: Some(incidents),
+                events: None,
+                ec2: None,
+            },
         },
+        live: NoLive,
         settings: Settings::default(),
     };
     handle(
@@ -383,5 +381,5 @@ async fn no_open_incident_means_no_timeline_event() {
         0,
         "Incident Manager is never required"
     );
-    assert_eq!(pipeline.notifier.posts().len(), 1);
+    assert_eq!(pipeline.ports.notifier.posts().len(), 1);
 }

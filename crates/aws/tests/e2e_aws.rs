@@ -20,14 +20,14 @@ use start_doctor_aws::defer::SqsDeferrer;
 use start_doctor_aws::dynamodb::{create_table, DynamoStore};
 use start_doctor_aws::live::{AwsLiveChecks, Clients};
 use start_doctor_aws::slack::SlackApi;
-use start_doctor_core::pipeline::{Pipeline, Settings};
-use start_doctor_core::ports::NoAnnotator;
+use start_doctor_engine::ports::{Io, NoAnnotator};
+use start_doctor_start::pipeline::{Pipeline, Settings};
 
 const TOKEN: &str = "xoxb-test-token";
 const ROLE: &str = "arn:aws:iam::111122223333:role/instance-scheduler-job";
 const SESSION: &str = "arn:aws:sts::111122223333:assumed-role/instance-scheduler-job/run-1";
 
-type AwsPipeline = Pipeline<DynamoStore, SlackApi, AwsLiveChecks, SqsDeferrer>;
+type AwsPipeline = Pipeline<Io<DynamoStore, SlackApi, SqsDeferrer, NoAnnotator>, AwsLiveChecks>;
 
 struct World {
     pipeline: AwsPipeline,
@@ -87,16 +87,18 @@ async fn world(decision: PolicyEvaluationDecisionType) -> World {
     let slack = start_doctor_testkit::slack::SlackReceiver::start(TOKEN);
     let http = reqwest::Client::new();
     let pipeline = Pipeline {
-        store: DynamoStore::new(dynamo, table),
-        notifier: SlackApi::new(TOKEN, "C0STARTDOC", http).with_base_url(slack.api_base()),
+        ports: Io {
+            store: DynamoStore::new(dynamo, table),
+            notifier: SlackApi::new(TOKEN, "C0STARTDOC", http).with_base_url(slack.api_base()),
+            deferrer: SqsDeferrer::new(sqs.clone(), queue_url.clone()),
+            annotator: NoAnnotator,
+        },
         live: AwsLiveChecks::from_clients(Clients::from_parts(
             ec2.clone(),
             kms.clone(),
             iam,
             cloudtrail,
         )),
-        deferrer: SqsDeferrer::new(sqs.clone(), queue_url.clone()),
-        annotator: NoAnnotator,
         settings: Settings {
             cloudtrail_wait_secs: 0,
             ..Settings::default()
@@ -443,9 +445,9 @@ async fn slack_rate_limits_are_waited_out_and_the_message_posted_once() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn instances_of_other_accounts_are_checked_through_their_read_only_role() {
     use start_doctor_aws::live::CrossAccount;
-    use start_doctor_core::evidence::Evidence;
     use start_doctor_core::ids::InstanceId;
-    use start_doctor_core::ports::{LiveChecks, LiveRequest};
+    use start_doctor_start::evidence::Evidence;
+    use start_doctor_start::ports::{LiveChecks, LiveRequest};
 
     let w = world(PolicyEvaluationDecisionType::ImplicitDeny).await;
     let (ids, _) = encrypted_instances(&w, 1).await;
@@ -460,8 +462,8 @@ async fn instances_of_other_accounts_are_checked_through_their_read_only_role() 
     let request = |account: &str| LiveRequest {
         instance_id: InstanceId::parse(&ids[0]).unwrap(),
         principal: None,
-        account: Some(account.into()),
-        region: Some("eu-west-1".into()),
+        account: start_doctor_core::ids::Account::parse(account),
+        region: start_doctor_core::ids::Region::parse("eu-west-1"),
         failed_at: None,
         keys: Vec::new(),
     };
@@ -595,8 +597,8 @@ async fn the_200_instance_storm_sample_is_one_slack_message_updated_in_place() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_slack_token_comes_from_secrets_manager() {
-    use start_doctor_aws::config::{slack_notifier, Config};
-    use start_doctor_core::ports::Notifier;
+    use start_doctor_aws::config::{slack_notifier, Common, Env};
+    use start_doctor_engine::ports::{MessageTag, Notifier};
 
     let sdk = crate::support::sdk_config().await;
     let slack = start_doctor_testkit::slack::SlackReceiver::start(TOKEN);
@@ -612,21 +614,27 @@ async fn the_slack_token_comes_from_secrets_manager() {
         .unwrap()
         .to_owned();
     let api_base = slack.api_base();
-    let config = Config::from_lookup(|name| match name {
+    let config = Common::read(&Env::from_lookup(|name: &str| match name {
         "STORE_TABLE" => Some("t".to_owned()),
-        "DEFER_QUEUE_URL" => Some("q".to_owned()),
         "SLACK_TOKEN_SECRET_ARN" => Some(arn.clone()),
         "SLACK_CHANNEL" => Some("C0STARTDOC".to_owned()),
         "SLACK_API_URL" => Some(api_base.clone()),
         _ => None,
-    })
+    }))
     .unwrap();
     let notifier = slack_notifier(&config, &sdk).await.unwrap();
     assert!(
         !format!("{notifier:?}").contains(TOKEN),
         "the token never shows in logs"
     );
-    let posted = notifier.post(&json!({"text": "hello"})).await.unwrap();
+    let tag = MessageTag {
+        doctor: "start".into(),
+        group: "g".into(),
+    };
+    let posted = notifier
+        .post(&json!({"text": "hello"}), &tag)
+        .await
+        .unwrap();
     assert!(
         posted.is_some(),
         "a bot token posts through the Web API and can update later"

@@ -12,12 +12,13 @@ use aws_sdk_iam::types::{EvaluationResult, PolicyEvaluationDecisionType};
 use aws_smithy_mocks::{mock, mock_client, RuleMode};
 use chrono::{DateTime, Utc};
 use start_doctor_aws::live::{AwsLiveChecks, Clients};
-use start_doctor_core::evidence::{
+use start_doctor_core::ids::InstanceId;
+use start_doctor_start::evidence::{
     Evidence, InstanceState, Origin, StartApi, StartCall, StateChange,
 };
-use start_doctor_core::ids::{InstanceId, PrincipalArn};
-use start_doctor_core::ports::{LiveChecks, LiveRequest};
-use start_doctor_core::{Cause, EvidenceSet};
+use start_doctor_start::ids::PrincipalArn;
+use start_doctor_start::ports::{LiveChecks, LiveRequest};
+use start_doctor_start::{Cause, EvidenceSet};
 
 /// moto's account.
 const ACCOUNT: &str = "123456789012";
@@ -147,8 +148,8 @@ async fn infer(policy: &str, decision: PolicyEvaluationDecisionType) -> Cause {
         .describe(&[LiveRequest {
             instance_id: instance.clone(),
             principal: Some(principal.clone()),
-            account: Some(ACCOUNT.into()),
-            region: Some("eu-west-1".into()),
+            account: start_doctor_core::ids::Account::parse(ACCOUNT),
+            region: start_doctor_core::ids::Region::parse("eu-west-1"),
             failed_at: None,
             keys: Vec::new(),
         }])
@@ -162,8 +163,8 @@ async fn infer(policy: &str, decision: PolicyEvaluationDecisionType) -> Cause {
 
     let t0: DateTime<Utc> = "2026-11-20T07:00:05Z".parse().expect("a time");
     let origin = Origin {
-        account: Some(ACCOUNT.into()),
-        region: Some("eu-west-1".into()),
+        account: start_doctor_core::ids::Account::parse(ACCOUNT),
+        region: start_doctor_core::ids::Region::parse("eu-west-1"),
     };
     let mut set: EvidenceSet = evidence.into_iter().collect();
     set.add(Evidence::StartCall(StartCall {
@@ -187,7 +188,7 @@ async fn infer(policy: &str, decision: PolicyEvaluationDecisionType) -> Cause {
             origin: origin.clone(),
         }));
     }
-    let diagnoses = start_doctor_core::diagnose(&set);
+    let diagnoses = start_doctor_start::diagnose(&set);
     assert_eq!(diagnoses.len(), 1, "{diagnoses:?}");
     diagnoses[0].cause
 }

@@ -16,8 +16,23 @@ use aws_smithy_mocks::{mock, mock_client, RuleMode};
 use chrono::{DateTime, Utc};
 use serde_json::{json, Value};
 use start_doctor_aws::dynamodb::{create_table, DynamoStore};
+use start_doctor_aws::lambda::Invocation;
 use start_doctor_aws::live::{AwsLiveChecks, Clients};
-use start_doctor_aws::preflight::{PreflightOutcome, PreflightRun};
+use start_doctor_aws::preflight::{preflight_engine, Accounts, PreflightOutcome, PreflightRun};
+use start_doctor_engine::ports::{InlineDeferrer, Io, NoAnnotator};
+use start_doctor_start::preflight::notice::RunOutcome;
+
+/// The time of the preflight runs.
+fn now_of_run() -> DateTime<Utc> {
+    "2026-12-03T06:00:00Z".parse().unwrap()
+}
+
+/// The outcome of the one account a run checked.
+fn run_of(outcome: PreflightOutcome) -> RunOutcome {
+    assert!(outcome.failed.is_empty(), "{outcome:?}");
+    assert_eq!(outcome.accounts.len(), 1, "{outcome:?}");
+    outcome.accounts[0].1.clone()
+}
 use start_doctor_aws::slack::SlackApi;
 
 const ACCOUNT: &str = "123456789012";
@@ -161,24 +176,27 @@ async fn scheduled_then_fixed_by_a_key_policy_change() {
     let slack = start_doctor_testkit::slack::SlackReceiver::start(TOKEN);
     let preflight = PreflightRun {
         live: AwsLiveChecks::from_clients(Clients::from_parts(ec2, kms.clone(), iam, cloudtrail)),
-        store: DynamoStore::new(dynamo, table),
-        notifier: SlackApi::new(TOKEN, "C0STARTDOC", reqwest::Client::new())
-            .with_base_url(slack.api_base()),
+        ports: Io {
+            store: DynamoStore::new(dynamo, table),
+            notifier: SlackApi::new(TOKEN, "C0STARTDOC", reqwest::Client::new())
+                .with_base_url(slack.api_base()),
+            deferrer: InlineDeferrer::default(),
+            annotator: NoAnnotator,
+        },
+        engine: preflight_engine(&start_doctor_engine::Settings::default()),
         lookback_days: 30,
+        accounts: Accounts::Own,
+        organizations: None,
     };
-    let now: DateTime<Utc> = "2026-12-03T06:00:00Z".parse().unwrap();
+    let invocation = Invocation::with_time_left(now_of_run(), std::time::Duration::from_secs(120));
     let schedule = json!({
         "version": "0", "id": "sched-1", "detail-type": "Scheduled Event", "source": "aws.events",
         "account": ACCOUNT, "time": "2026-12-03T06:00:00Z", "region": "eu-west-1",
         "resources": ["arn:aws:events:eu-west-1:123456789012:rule/preflight"], "detail": {}
     });
 
-    let first = preflight.handle(&schedule, now).await.unwrap();
-    assert_eq!(
-        (first.posted, first.updated, first.fixed),
-        (1, 0, 0),
-        "{first:?}"
-    );
+    let first = run_of(preflight.handle(&schedule, &invocation).await.unwrap());
+    assert_eq!((first.joined, first.fixed), (2, 0), "{first:?}");
     let messages = slack.messages();
     assert_eq!(kinds(&messages), ["post"], "one message for the group");
     let post = &messages[0];
@@ -197,12 +215,13 @@ async fn scheduled_then_fixed_by_a_key_policy_change() {
     assert!(text.contains("kms_key_policy_missing"), "{text}");
     assert!(slack.rejections().is_empty(), "{:?}", slack.rejections());
 
-    let again = preflight.handle(&schedule, now).await.unwrap();
+    let again = run_of(preflight.handle(&schedule, &invocation).await.unwrap());
     assert_eq!(
         again,
-        PreflightOutcome {
+        RunOutcome {
             checks: again.checks,
-            ..PreflightOutcome::default()
+            unchanged: 2,
+            ..RunOutcome::default()
         }
     );
     assert_eq!(kinds(&slack.messages()), ["post"], "nothing new");
@@ -222,8 +241,13 @@ async fn scheduled_then_fixed_by_a_key_policy_change() {
             "requestParameters": { "keyId": key_arn, "policyName": "default" }
         }
     });
-    let fixed = preflight.handle(&change, now).await.unwrap();
-    assert_eq!((fixed.posted, fixed.fixed), (0, 1), "{fixed:?}");
+    // The change comes ten minutes after the scheduled run.
+    let later = Invocation::with_time_left(
+        now_of_run() + chrono::Duration::minutes(10),
+        std::time::Duration::from_secs(120),
+    );
+    let fixed = run_of(preflight.handle(&change, &later).await.unwrap());
+    assert_eq!((fixed.joined, fixed.fixed), (0, 2), "{fixed:?}");
     let messages = slack.messages();
     assert_eq!(kinds(&messages), ["post", "update", "reply"]);
     let ts = &messages[0]["ts"];

@@ -8,8 +8,8 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 use start_doctor_aws::slack::{SlackApi, SlackWebhook};
-use start_doctor_core::ports::{MessageRef, Notifier, NotifyError};
-use start_doctor_core::render::slack;
+use start_doctor_engine::ports::{MessageRef, MessageTag, Notifier, NotifyError};
+use start_doctor_start::render::slack;
 use start_doctor_testkit::slack::SlackReceiver;
 
 const TOKEN: &str = "xoxb-1111-2222-SeCrEtToKeN";
@@ -54,6 +54,14 @@ fn kinds(slack: &SlackReceiver) -> Vec<String> {
         .collect()
 }
 
+/// The tag posts carry (the engine's group).
+fn tag() -> MessageTag {
+    MessageTag {
+        doctor: "start".into(),
+        group: "0123abcd".into(),
+    }
+}
+
 fn rejected(result: Result<impl std::fmt::Debug, NotifyError>) -> String {
     match result {
         Err(NotifyError::Rejected(why)) => why,
@@ -76,7 +84,7 @@ async fn webhook_delivers_the_seed_story_diagnosis() {
     let slack = SlackReceiver::start(TOKEN);
     let message = seed_story_message();
 
-    let posted = webhook(&slack).post(&message).await.unwrap();
+    let posted = webhook(&slack).post(&message, &tag()).await.unwrap();
 
     assert_eq!(posted, None, "a webhook post cannot be updated later");
     assert_eq!(slack.rejections(), Vec::<Value>::new());
@@ -116,7 +124,7 @@ async fn web_api_posts_updates_and_replies_in_the_thread() {
     let reply = json!({"text": "i-0a1b2c3d4e5f60099 failed the same way"});
 
     let at = client
-        .post(&first)
+        .post(&first, &tag())
         .await
         .unwrap()
         .expect("the Web API returns where the message lives");
@@ -153,8 +161,8 @@ async fn storm_message_passes_slacks_validation() {
     let slack = SlackReceiver::start(TOKEN);
     let message = storm_message();
 
-    api(&slack).post(&message).await.unwrap();
-    webhook(&slack).post(&message).await.unwrap();
+    api(&slack).post(&message, &tag()).await.unwrap();
+    webhook(&slack).post(&message, &tag()).await.unwrap();
 
     assert_eq!(slack.rejections(), Vec::<Value>::new());
     assert_eq!(kinds(&slack), ["post", "webhook"]);
@@ -166,10 +174,13 @@ async fn a_message_slack_would_refuse_is_rejected_by_both_transports() {
     let message = oversized_header_message();
 
     assert_eq!(
-        rejected(webhook(&slack).post(&message).await),
+        rejected(webhook(&slack).post(&message, &tag()).await),
         "invalid_blocks"
     );
-    assert_eq!(rejected(api(&slack).post(&message).await), "invalid_blocks");
+    assert_eq!(
+        rejected(api(&slack).post(&message, &tag()).await),
+        "invalid_blocks"
+    );
 
     assert!(slack.messages().is_empty());
     let rejections = slack.rejections();
@@ -190,7 +201,7 @@ async fn a_wrong_token_is_rejected_as_invalid_auth() {
     let client = SlackApi::new("xoxb-wrong", CHANNEL, http()).with_base_url(slack.api_base());
 
     assert_eq!(
-        rejected(client.post(&seed_story_message()).await),
+        rejected(client.post(&seed_story_message(), &tag()).await),
         "invalid_auth"
     );
     assert!(slack.messages().is_empty());
@@ -216,7 +227,10 @@ async fn webhook_waits_out_a_rate_limit_then_delivers() {
     slack.rate_limit_next(1, 1);
 
     let started = Instant::now();
-    webhook(&slack).post(&seed_story_message()).await.unwrap();
+    webhook(&slack)
+        .post(&seed_story_message(), &tag())
+        .await
+        .unwrap();
     let took = started.elapsed();
 
     assert!(
@@ -233,7 +247,10 @@ async fn web_api_waits_out_a_rate_limit_then_delivers() {
     slack.rate_limit_next(1, 1);
 
     let started = Instant::now();
-    let at = api(&slack).post(&seed_story_message()).await.unwrap();
+    let at = api(&slack)
+        .post(&seed_story_message(), &tag())
+        .await
+        .unwrap();
     let took = started.elapsed();
 
     assert!(at.is_some());
@@ -252,7 +269,7 @@ async fn rate_limits_beyond_the_retries_allowed_are_reported() {
 
     let result = api(&slack)
         .with_max_retries(1)
-        .post(&seed_story_message())
+        .post(&seed_story_message(), &tag())
         .await;
 
     assert!(
@@ -278,7 +295,7 @@ async fn a_retry_after_longer_than_a_lambda_can_wait_is_reported_at_once() {
     slack.rate_limit_next(1, 120);
 
     let started = Instant::now();
-    let result = webhook(&slack).post(&seed_story_message()).await;
+    let result = webhook(&slack).post(&seed_story_message(), &tag()).await;
 
     assert!(
         matches!(
@@ -294,29 +311,38 @@ async fn a_retry_after_longer_than_a_lambda_can_wait_is_reported_at_once() {
 }
 
 #[tokio::test]
-async fn server_errors_are_retried_with_backoff() {
+async fn a_post_that_got_a_server_error_is_an_unknown_outcome_and_updates_are_retried() {
     let slack = SlackReceiver::start(TOKEN);
-    slack.fail_next(2);
-
-    api(&slack).post(&seed_story_message()).await.unwrap();
-
-    assert_eq!(slack.control()["failed"], 2);
-    assert_eq!(kinds(&slack), ["post"]);
-
-    slack.fail_next(10);
-    let result = webhook(&slack)
-        .with_max_retries(2)
-        .post(&seed_story_message())
-        .await;
+    slack.fail_next(1);
+    // Slack may have posted it: never posted again here, the engine looks
+    // it up before anyone does.
+    let result = api(&slack).post(&seed_story_message(), &tag()).await;
     assert!(
-        matches!(&result, Err(NotifyError::Transport(why)) if why.contains("500")),
+        matches!(&result, Err(NotifyError::Unknown(why)) if why.contains("500")),
         "{result:?}"
     );
-    assert_eq!(
-        slack.control()["failed"],
-        2 + 3,
-        "first try and two retries"
+    assert_eq!(slack.control()["failed"], 1, "one attempt, no retry");
+    let result = webhook(&slack)
+        .with_max_retries(2)
+        .post(&seed_story_message(), &tag())
+        .await;
+    assert!(
+        result.is_ok(),
+        "the webhook's next post goes through: {result:?}"
     );
+
+    let at = api(&slack)
+        .post(&seed_story_message(), &tag())
+        .await
+        .unwrap()
+        .unwrap();
+    slack.fail_next(2);
+    api(&slack)
+        .update(&at, &seed_story_message())
+        .await
+        .unwrap();
+    assert_eq!(slack.control()["failed"], 1 + 2, "an update is retried");
+    assert_eq!(kinds(&slack), ["webhook", "post", "update"]);
 }
 
 #[tokio::test]
@@ -324,7 +350,7 @@ async fn connection_errors_are_retried_and_never_name_the_url() {
     let url = dead_webhook_url();
     let hook = SlackWebhook::new(url.clone(), http()).with_max_retries(1);
 
-    let result = hook.post(&seed_story_message()).await;
+    let result = hook.post(&seed_story_message(), &tag()).await;
 
     let Err(NotifyError::Transport(why)) = &result else {
         panic!("expected Transport, got {result:?}");

@@ -10,7 +10,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use aws_sdk_dynamodb::types::{AttributeValue, TimeToLiveStatus};
 use aws_sdk_dynamodb::Client;
 use start_doctor_aws::dynamodb::{create_table, DynamoStore};
-use start_doctor_core::ports::{Record, Store, StoreError, StoredEvent};
+use start_doctor_engine::ports::{Record, Store, StoreError, StoredEvent};
 
 /// A client for moto and a fresh table named after the test.
 async fn fresh_table(test: &str) -> (Client, String) {

@@ -4,10 +4,11 @@
 use aws_sdk_dynamodb::config::{Credentials, Region};
 use chrono::{DateTime, Utc};
 use serde_json::Value;
-use start_doctor_aws::lambda::{handle_state_change_input, HandlerError};
-use start_doctor_core::pipeline::Deadline;
-use start_doctor_core::pipeline::Pipeline;
-use start_doctor_core::ports::{Annotator, Deferrer, LiveChecks, Notifier, Store};
+use start_doctor_aws::lambda::{HandlerError, Invocation};
+use start_doctor_aws::start::handle_state_change_input;
+use start_doctor_engine::ports::Ports;
+use start_doctor_start::pipeline::Pipeline;
+use start_doctor_start::ports::LiveChecks;
 
 /// An SDK configuration for the moto server: fixed test credentials,
 /// region `eu-west-1`, and none of the host's AWS settings.
@@ -25,37 +26,21 @@ pub async fn sdk_config() -> aws_config::SdkConfig {
 /// the functions run, as the Lambda runtime would, with Lambda's longest
 /// timeout (15 minutes) left: these tests are about what is posted, not
 /// about moto's speed; `e2e_faults` runs with the template's timeouts.
-pub async fn handle<S, N, L, D, A>(
-    pipeline: &Pipeline<S, N, L, D, A>,
+pub async fn handle<P: Ports, L: LiveChecks>(
+    pipeline: &Pipeline<P, L>,
     payload: &Value,
     now: DateTime<Utc>,
-) -> Result<Value, HandlerError>
-where
-    S: Store,
-    N: Notifier,
-    L: LiveChecks,
-    D: Deferrer,
-    A: Annotator,
-{
+) -> Result<Value, HandlerError> {
     handle_within(pipeline, payload, now, std::time::Duration::from_secs(900)).await
 }
 
 /// [`handle`] for an invocation with `left` before its deadline.
-pub async fn handle_within<S, N, L, D, A>(
-    pipeline: &Pipeline<S, N, L, D, A>,
+pub async fn handle_within<P: Ports, L: LiveChecks>(
+    pipeline: &Pipeline<P, L>,
     payload: &Value,
     now: DateTime<Utc>,
     left: std::time::Duration,
-) -> Result<Value, HandlerError>
-where
-    S: Store,
-    N: Notifier,
-    L: LiveChecks,
-    D: Deferrer,
-    A: Annotator,
-{
-    let deadline = Deadline(now + chrono::Duration::from_std(left).unwrap_or_default());
-    let stop = tokio::time::Instant::now()
-        + left.saturating_sub(start_doctor_aws::lambda::DEADLINE_MARGIN);
-    handle_state_change_input(pipeline, payload, now, (deadline, stop)).await
+) -> Result<Value, HandlerError> {
+    let invocation = Invocation::with_time_left(now, left);
+    handle_state_change_input(pipeline, payload, &invocation).await
 }

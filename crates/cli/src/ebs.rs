@@ -3,21 +3,19 @@
 //! finding per instance; `ebs query` prints the get-metric-data request
 //! that collects the metrics.
 
-use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::time::Instant;
 
 use chrono::{DateTime, Duration, DurationRound, Utc};
-use clap::{Args, Subcommand, ValueEnum};
-use rayon::prelude::*;
+use clap::{Args, Subcommand};
 use start_doctor_core::ids::InstanceId;
-use start_doctor_core::selection::{self, Selection};
-use start_doctor_ebs::read::{looks_readable, read_document, Problem};
+use start_doctor_ebs::read::{looks_readable, read_document};
 use start_doctor_ebs::{query, render, rules, Collected, Evidence};
 
-use crate::input;
+use crate::args::{parse_instance_id, parse_time, Format};
+use crate::input::{self, FileContent, Files};
+use crate::report;
 
 /// `start-doctor ebs [PATH]... | ebs query PATH...`
 #[derive(Debug, Args)]
@@ -89,14 +87,6 @@ struct QueryArgs {
     period: u32,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-enum Format {
-    /// For people, with a chart of demand against the ceiling.
-    Text,
-    /// The JSON contract: `{"findings": [...]}` (schema/ebs.schema.json).
-    Json,
-}
-
 const EBS_HELP: &str = "\
 Inputs (any mix, any order, detected by content; duplicates counted once):
   aws ec2 describe-instances / describe-volumes / describe-instance-types /
@@ -140,15 +130,6 @@ Beyond 500, one request per line (JSON Lines) is printed; run each:
 The AWS CLI follows NextToken by itself and prints every page in one
 response; start-doctor ebs reads them all.";
 
-fn parse_time(text: &str) -> Result<DateTime<Utc>, String> {
-    // The clock is read here, at the edge; the doctor only compares times.
-    selection::parse_time_bound(text, Utc::now()).map_err(|e| e.to_string())
-}
-
-fn parse_instance_id(text: &str) -> Result<InstanceId, String> {
-    InstanceId::parse(text).ok_or_else(|| format!("{text:?} is not an instance id (i-...)"))
-}
-
 /// Runs `start-doctor ebs`.
 pub fn run(args: EbsArgs) -> ExitCode {
     match args.command {
@@ -157,154 +138,87 @@ pub fn run(args: EbsArgs) -> ExitCode {
     }
 }
 
-fn usage_error(message: &str) -> ExitCode {
-    let _ = writeln!(std::io::stderr(), "start-doctor: error: {message}");
-    ExitCode::from(2)
-}
-
-fn print(text: &str) -> bool {
-    let mut stdout = std::io::stdout().lock();
-    match stdout
-        .write_all(text.as_bytes())
-        .and_then(|()| stdout.flush())
-    {
-        Ok(()) => true,
-        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => true,
-        Err(e) => {
-            let _ = writeln!(
-                std::io::stderr(),
-                "start-doctor: error: writing output: {e}"
-            );
-            false
-        }
+/// Reads one file for this doctor: `Ok(None)` for a directory member
+/// that is not JSON or gzip (a README, a script).
+fn read_file(bytes: &[u8], explicit: bool) -> Result<Option<FileContent<Collected>>, String> {
+    if !explicit && !looks_readable(bytes) {
+        return Ok(None);
     }
+    let document = read_document(bytes).map_err(|e| e.to_string())?;
+    let problems = document.problems.iter().map(ToString::to_string).collect();
+    let mut collected = Collected::default();
+    collected.add(document);
+    Ok(Some(FileContent {
+        content: collected,
+        problems,
+    }))
 }
 
-/// What was read from the command line's paths (and, with --live, the
-/// account).
-struct Read {
-    evidence: Evidence,
-    errors: Vec<input::FileError>,
-    warnings: Vec<String>,
-    files: usize,
-    bytes: u64,
-}
-
-/// Reads every path, files in parallel, into joined evidence.
-fn read_paths(paths: &[PathBuf]) -> Read {
-    read_all(paths, Vec::new())
-}
-
-/// Reads every path, files in parallel, and the in-memory files given
-/// (what --live gathered, named for messages), into joined evidence.
-fn read_all(paths: &[PathBuf], gathered: Vec<(PathBuf, Vec<u8>)>) -> Read {
-    let paths: Vec<&Path> = paths.iter().map(PathBuf::as_path).collect();
-    let (candidates, mut errors, _) = input::candidates(&paths, &Selection::default());
-    type Outcome = (PathBuf, Result<Option<(Vec<Problem>, u64)>, String>);
-    let (collected, mut outcomes) = candidates
-        .into_par_iter()
-        .fold(
-            || (Collected::default(), Vec::<Outcome>::new()),
-            |(mut collected, mut outcomes), candidate| {
-                let result = fs::read(&candidate.path)
-                    .map_err(|e| e.to_string())
-                    .and_then(|bytes| {
-                        if !candidate.explicit && !looks_readable(&bytes) {
-                            return Ok(None);
-                        }
-                        let doc = read_document(&bytes).map_err(|e| e.to_string())?;
-                        let problems = doc.problems.clone();
-                        collected.add(doc);
-                        Ok(Some((problems, bytes.len() as u64)))
-                    });
-                outcomes.push((candidate.path, result));
-                (collected, outcomes)
-            },
-        )
-        .reduce(
-            || (Collected::default(), Vec::new()),
-            |(mut a, mut ao), (b, bo)| {
-                a.merge(b);
-                ao.extend(bo);
-                (a, ao)
-            },
-        );
-    let mut collected = collected;
-    for (path, bytes) in gathered {
-        let result = read_document(&bytes).map_err(|e| e.to_string()).map(|doc| {
-            let problems = doc.problems.clone();
-            collected.add(doc);
-            Some((problems, bytes.len() as u64))
-        });
-        outcomes.push((path, result));
+/// Joins what every file held and reports the inputs (and what could not
+/// be joined) on stderr.
+fn evidence_of(files: Files<Collected>, stats: bool) -> (Evidence, report::Unreadable) {
+    let unreadable = report::inputs(&files, stats);
+    let mut all = Collected::default();
+    for collected in files.contents {
+        all.merge(collected);
     }
-    // Files finish in any order across threads: report them in path order.
-    outcomes.sort_by(|a, b| a.0.cmp(&b.0));
-    let mut warnings = Vec::new();
-    let (mut files, mut bytes) = (0, 0);
-    for (path, result) in outcomes {
-        match result {
-            Ok(Some((problems, size))) => {
-                files += 1;
-                bytes += size;
-                warnings.extend(
-                    problems
-                        .iter()
-                        .map(|p| format!("{}: {p}; skipped", path.display())),
-                );
-            }
-            Ok(None) => {}
-            Err(reason) => errors.push(input::FileError { path, reason }),
-        }
-    }
-    let evidence = collected.finish();
-    warnings.extend(evidence.warnings.iter().cloned());
-    Read {
-        evidence,
-        errors,
-        warnings,
-        files,
-        bytes,
-    }
-}
-
-/// Reports what could not be read; true when everything could.
-fn report_problems(read: &Read) -> bool {
+    let evidence = all.finish();
     let mut stderr = std::io::stderr().lock();
-    for warning in &read.warnings {
+    for warning in &evidence.warnings {
         let _ = writeln!(stderr, "start-doctor: warning: {warning}");
     }
-    // Like `investigate`: a file that cannot be read is one line, and the
-    // run goes on with the rest; only the exit status remembers it.
-    for error in &read.errors {
-        let _ = writeln!(stderr, "start-doctor: error: {error}");
-    }
-    read.errors.is_empty()
+    (evidence, unreadable)
+}
+
+/// The window of `--live` and `ebs query` when not given: the last 3
+/// hours, to the minute.
+fn window(
+    since: Option<DateTime<Utc>>,
+    until: Option<DateTime<Utc>>,
+    now: DateTime<Utc>,
+) -> (DateTime<Utc>, DateTime<Utc>) {
+    let until = until.unwrap_or_else(|| now.duration_trunc(Duration::minutes(1)).unwrap_or(now));
+    (since.unwrap_or(until - Duration::hours(3)), until)
 }
 
 fn run_diagnose(args: &DiagnoseArgs) -> ExitCode {
     if args.paths.is_empty() && !args.live {
-        return usage_error("start-doctor ebs needs at least one PATH, or --live (see --help)");
+        return report::usage_error(
+            "start-doctor ebs needs at least one PATH, or --live (see --help)",
+        );
     }
     if let (Some(since), Some(until)) = (args.since, args.until) {
         if since > until {
-            return usage_error(&format!("--since ({since}) is after --until ({until})"));
+            return report::usage_error(&format!("--since ({since}) is after --until ({until})"));
         }
     }
-    let started = Instant::now();
-    let gathered = if args.live {
-        match live(args) {
-            Ok(files) => files,
-            Err(code) => return code,
+    let paths: Vec<&Path> = args.paths.iter().map(PathBuf::as_path).collect();
+    #[cfg_attr(not(feature = "aws"), allow(unused_mut))]
+    let mut files = input::read_all(&paths, None, read_file);
+    if args.live {
+        #[cfg(feature = "aws")]
+        {
+            let now = Utc::now();
+            let (since, until) = window(args.since, args.until, now);
+            let gather = start_doctor_remote::ebs::Gather {
+                instance_ids: args.instance_ids.clone(),
+                since,
+                until,
+                period: 60,
+                now,
+            };
+            files.absorb(crate::remote::ebs_live(
+                &gather,
+                args.save.as_deref(),
+                read_file,
+            ));
         }
-    } else {
-        Live::default()
-    };
-    let mut read = read_all(&args.paths, gathered.files);
-    read.errors.extend(gathered.errors);
-    let all_read = report_problems(&read);
+        #[cfg(not(feature = "aws"))]
+        return report::usage_error(&format!("--live: {}", crate::NO_AWS));
+    }
+    let (evidence, unreadable) = evidence_of(files, args.stats);
     let findings = rules::diagnose(
-        &read.evidence,
+        &evidence,
         &rules::Options {
             since: args.since,
             until: args.until,
@@ -312,134 +226,35 @@ fn run_diagnose(args: &DiagnoseArgs) -> ExitCode {
         },
     );
     if args.stats {
-        let secs = started.elapsed().as_secs_f64();
         let _ = writeln!(
             std::io::stderr(),
-            "start-doctor: read {} files, {} bytes, {} series, {} findings in {secs:.2} s ({:.1} MB/s)",
-            read.files,
-            read.bytes,
-            read.evidence.series.len(),
-            findings.len(),
-            read.bytes as f64 / secs.max(1e-9) / 1e6
+            "start-doctor: {} series, {} findings",
+            evidence.series.len(),
+            findings.len()
         );
     }
     let out = match args.format {
         Format::Text => render::text::render(&findings),
         Format::Json => render::json::render(&findings) + "\n",
     };
-    if !print(&out) {
-        return ExitCode::FAILURE;
-    }
-    if all_read {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::FAILURE
-    }
-}
-
-/// What --live gathered: files to read, and the optional calls that
-/// failed (each an unreadable input: exit 1, the rest still diagnosed).
-#[derive(Default)]
-struct Live {
-    files: Vec<(PathBuf, Vec<u8>)>,
-    errors: Vec<input::FileError>,
-}
-
-/// The message for --live in a build without AWS support.
-#[cfg(not(feature = "aws"))]
-fn live(_: &DiagnoseArgs) -> Result<Live, ExitCode> {
-    Err(usage_error(
-        "--live: this start-doctor was built without AWS support; build it with \
-         `cargo install --path crates/cli --features aws` (or `cargo run --release --features aws -- ...`)",
-    ))
-}
-
-/// Gathers the evidence from the account; with --save, writes it to DIR.
-#[cfg(feature = "aws")]
-fn live(args: &DiagnoseArgs) -> Result<Live, ExitCode> {
-    let now = Utc::now();
-    let until = args
-        .until
-        .unwrap_or_else(|| now.duration_trunc(Duration::minutes(1)).unwrap_or(now));
-    let since = args.since.unwrap_or(until - Duration::hours(3));
-    let gather = start_doctor_remote::ebs::Gather {
-        instance_ids: args.instance_ids.clone(),
-        since,
-        until,
-        period: 60,
-        now,
-    };
-    let gathered = match crate::remote::ebs_live(&gather) {
-        Ok(g) => g,
-        Err(reason) => {
-            let _ = writeln!(std::io::stderr(), "start-doctor: error: --live: {reason}");
-            return Err(ExitCode::FAILURE);
-        }
-    };
-    let mut stderr = std::io::stderr().lock();
-    for note in &gathered.notes {
-        let _ = writeln!(stderr, "start-doctor: note: {note}");
-    }
-    if args.stats {
-        let _ = writeln!(
-            stderr,
-            "start-doctor: --live made {} AWS calls",
-            gathered.calls
-        );
-    }
-    drop(stderr);
-    let mut live = Live::default();
-    for reason in gathered.errors {
-        live.errors.push(input::FileError {
-            path: PathBuf::from("--live"),
-            reason,
-        });
-    }
-    if let Some(dir) = &args.save {
-        if let Err(e) = fs::create_dir_all(dir) {
-            let _ = writeln!(
-                std::io::stderr(),
-                "start-doctor: error: {}: {e}",
-                dir.display()
-            );
-            return Err(ExitCode::FAILURE);
-        }
-    }
-    for file in gathered.files {
-        let path = match &args.save {
-            Some(dir) => {
-                let path = dir.join(&file.name);
-                if let Err(e) = fs::write(&path, &file.bytes) {
-                    live.errors.push(input::FileError {
-                        path: path.clone(),
-                        reason: format!("could not save: {e}"),
-                    });
-                }
-                path
-            }
-            None => PathBuf::from(format!("--live/{}", file.name)),
-        };
-        live.files.push((path, file.bytes));
-    }
-    Ok(live)
+    report::answer(&out, unreadable)
 }
 
 fn run_query(args: &QueryArgs) -> ExitCode {
     let now = Utc::now();
-    let until = args
-        .until
-        .unwrap_or_else(|| now.duration_trunc(Duration::minutes(1)).unwrap_or(now));
-    let since = args.since.unwrap_or(until - Duration::hours(3));
-    let read = read_paths(&args.paths);
-    let all_read = report_problems(&read);
-    let requests = match query::requests(&read.evidence, since, until, args.period, now) {
+    let (since, until) = window(args.since, args.until, now);
+    let paths: Vec<&Path> = args.paths.iter().map(PathBuf::as_path).collect();
+    let files = input::read_all(&paths, None, read_file);
+    let (evidence, unreadable) = evidence_of(files, false);
+    let requests = match query::requests(&evidence, since, until, args.period, now) {
         Ok(r) => r,
-        Err(query::QueryError::Nothing) if !all_read => return ExitCode::FAILURE,
         Err(e @ query::QueryError::Nothing) => {
-            let _ = writeln!(std::io::stderr(), "start-doctor: error: {e}");
+            if unreadable.0 == 0 {
+                let _ = writeln!(std::io::stderr(), "start-doctor: error: {e}");
+            }
             return ExitCode::FAILURE;
         }
-        Err(e) => return usage_error(&e.to_string()),
+        Err(e) => return report::usage_error(&e.to_string()),
     };
     let mut stderr = std::io::stderr().lock();
     for note in &requests.notes {
@@ -454,14 +269,6 @@ fn run_query(args: &QueryArgs) -> ExitCode {
             requests.requests.len()
         );
     }
-    let out = requests.output();
     drop(stderr);
-    if !print(&out) {
-        return ExitCode::FAILURE;
-    }
-    if all_read {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::FAILURE
-    }
+    report::answer(&requests.output(), unreadable)
 }

@@ -1,6 +1,8 @@
-//! Reading the files named on the command line: directory walking (pruned
-//! by the selection's archive layout decisions), parallel parsing across
-//! cores, progress for large inputs, and errors that name the file.
+//! Reading the files named on the command line, for every doctor:
+//! directory walking (pruned by the selection's archive layout decisions),
+//! parallel reading across cores, progress for large inputs, and errors
+//! that name the file. What a file holds is the doctor's business: each
+//! passes its own reader to [`read_all`].
 
 use std::fmt;
 use std::fs;
@@ -11,9 +13,8 @@ use std::time::{Duration, Instant};
 use indicatif::{ProgressBar, ProgressStyle};
 use rayon::prelude::*;
 use start_doctor_core::selection::Selection;
-use start_doctor_core::{read_document, DocumentError, EvidenceSet};
 
-/// A file (or S3 object) that could not be read, with the reason.
+/// A file (or S3 object, or query) that could not be read, with the reason.
 #[derive(Debug)]
 pub struct FileError {
     /// The file, or the object's `s3://` URI.
@@ -28,30 +29,66 @@ impl fmt::Display for FileError {
     }
 }
 
+/// What one file gave a doctor's reader: its content in the doctor's
+/// terms, and the parts that were recognised but unusable (one line each,
+/// such as `line 3: event ev-1: bad state`).
+#[derive(Debug)]
+pub struct FileContent<T> {
+    /// The doctor's reading of the file.
+    pub content: T,
+    /// Recognised but unusable parts, skipped.
+    pub problems: Vec<String>,
+}
+
 /// Everything read from the command line's paths.
-#[derive(Debug, Default)]
-pub struct Read {
-    /// The deduplicated evidence of all readable files.
-    pub evidence: EvidenceSet,
+#[derive(Debug)]
+pub struct Files<T> {
+    /// Each readable file's content, in path order.
+    pub contents: Vec<T>,
     /// Files that could not be read.
     pub errors: Vec<FileError>,
-    /// Malformed events that were skipped, as `path: line N: event ID: why`.
+    /// Parts of files that were skipped, as `path: problem; skipped`.
     pub warnings: Vec<String>,
     /// How much was read.
     pub stats: Stats,
 }
 
-impl Read {
-    /// Adds what another source (S3, a query) read.
-    #[cfg(feature = "aws")]
-    pub fn absorb(&mut self, other: Read) {
-        self.evidence.merge(other.evidence);
+impl<T> Default for Files<T> {
+    fn default() -> Self {
+        Self {
+            contents: Vec::new(),
+            errors: Vec::new(),
+            warnings: Vec::new(),
+            stats: Stats::default(),
+        }
+    }
+}
+
+impl<T> Files<T> {
+    /// Adds what another source (S3, a query, a live read) read.
+    #[cfg_attr(not(feature = "aws"), allow(dead_code))]
+    pub fn absorb(&mut self, other: Files<T>) {
+        self.contents.extend(other.contents);
         self.errors.extend(other.errors);
         self.warnings.extend(other.warnings);
         self.stats.files += other.stats.files;
         self.stats.skipped += other.stats.skipped;
         self.stats.bytes += other.stats.bytes;
         self.stats.elapsed += other.stats.elapsed;
+    }
+
+    /// Records one source's content (a file, an object, a query result)
+    /// with its problems, named `name` in warnings.
+    #[cfg_attr(not(feature = "aws"), allow(dead_code))]
+    pub fn push(&mut self, name: &str, bytes: u64, file: FileContent<T>) {
+        self.stats.files += 1;
+        self.stats.bytes += bytes;
+        self.warnings.extend(
+            file.problems
+                .into_iter()
+                .map(|p| format!("{name}: {p}; skipped")),
+        );
+        self.contents.push(file.content);
     }
 }
 
@@ -84,50 +121,52 @@ impl fmt::Display for Stats {
     }
 }
 
-/// A file to read and whether it was named explicitly (explicit files are
-/// always read; files found in directories only when they look like JSON or
-/// gzip).
-pub struct Candidate {
-    /// The file.
-    pub path: PathBuf,
-    /// Named on the command line (rather than found in a directory).
-    pub explicit: bool,
+/// Which folders and files of an `AWSLogs` archive layout can hold what a
+/// doctor asks for: the selection and the service folder it reads
+/// (`CloudTrail`, `vpcflowlogs`).
+#[derive(Clone, Copy, Debug)]
+pub struct Layout<'a> {
+    /// The time range, accounts and Regions asked for.
+    pub selection: &'a Selection,
+    /// The service folder the doctor reads.
+    pub service: &'a str,
 }
 
-/// The files under `paths` (directories walked recursively in name order,
-/// hidden entries skipped, folders the selection rules out passed over),
-/// the paths that could not be walked, and how many were passed over.
-pub fn candidates(
-    paths: &[&Path],
-    selection: &Selection,
-) -> (Vec<Candidate>, Vec<FileError>, usize) {
-    let mut candidates = Vec::new();
-    let mut errors = Vec::new();
-    let mut walk = Walk {
-        selection,
-        out: &mut candidates,
-        errors: &mut errors,
-        skipped: 0,
-    };
-    for path in paths {
-        walk.collect(path, true);
-    }
-    let skipped = walk.skipped;
-    (candidates, errors, skipped)
+/// A file to read and whether it was named explicitly (explicit files are
+/// always read; files found in directories only when the reader wants
+/// them).
+struct Candidate {
+    path: PathBuf,
+    explicit: bool,
 }
 
 /// Below this much input no progress bar is worth drawing.
 const PROGRESS_THRESHOLD_BYTES: u64 = 64 * 1024 * 1024;
 
-/// Reads every path, files in parallel, passing over folders and files
-/// that the selection rules out by their place in the archive layout.
-/// Never panics on bad input.
-pub fn read_all(paths: &[&Path], selection: &Selection) -> Read {
+/// Reads every path with `read`, files in parallel, passing over folders
+/// and files that `layout` rules out by their place in the archive layout.
+/// `read` gets a file's bytes and whether it was named on the command line;
+/// it returns `Ok(None)` for a directory member that is none of its
+/// business (a README, another doctor's input), `Err` with the reason for
+/// a file it cannot read. Never panics on bad input.
+pub fn read_all<T, F>(paths: &[&Path], layout: Option<Layout<'_>>, read: F) -> Files<T>
+where
+    T: Send,
+    F: Fn(&[u8], bool) -> Result<Option<FileContent<T>>, String> + Sync,
+{
     let started = Instant::now();
-    let mut read = Read::default();
-    let (candidates, errors, skipped) = candidates(paths, selection);
-    read.errors = errors;
-    read.stats.skipped = skipped;
+    let mut files = Files::default();
+    let mut candidates = Vec::new();
+    let mut walk = Walk {
+        layout,
+        out: &mut candidates,
+        errors: &mut files.errors,
+        skipped: 0,
+    };
+    for path in paths {
+        walk.collect(path, true);
+    }
+    files.stats.skipped = walk.skipped;
     let total: u64 = candidates
         .iter()
         .filter_map(|c| fs::metadata(&c.path).ok())
@@ -135,13 +174,17 @@ pub fn read_all(paths: &[&Path], selection: &Selection) -> Read {
         .sum();
     let progress = progress_bar(total);
 
-    let results: Vec<(PathBuf, Result<Option<FileResult>, String>)> = candidates
+    type Outcome<T> = Result<Option<(u64, FileContent<T>)>, String>;
+    let results: Vec<(PathBuf, Outcome<T>)> = candidates
         .into_par_iter()
         .map(|c| {
-            let result = read_file(&c);
-            if let Ok(Some(r)) = &result {
-                progress.inc(r.bytes);
-            }
+            let result = fs::read(&c.path)
+                .map_err(|e| e.to_string())
+                .and_then(|bytes| {
+                    let size = bytes.len() as u64;
+                    progress.inc(size);
+                    Ok(read(&bytes, c.explicit)?.map(|content| (size, content)))
+                });
             (c.path, result)
         })
         .collect();
@@ -149,22 +192,15 @@ pub fn read_all(paths: &[&Path], selection: &Selection) -> Read {
 
     for (path, result) in results {
         match result {
-            Ok(Some(file)) => {
-                read.stats.files += 1;
-                read.stats.bytes += file.bytes;
-                read.evidence.merge(file.evidence);
-                read.warnings.extend(
-                    file.problems
-                        .into_iter()
-                        .map(|p| format!("{}: {p}; skipped", path.display())),
-                );
+            Ok(Some((bytes, content))) => {
+                files.push(&path.display().to_string(), bytes, content);
             }
             Ok(None) => {}
-            Err(reason) => read.errors.push(FileError { path, reason }),
+            Err(reason) => files.errors.push(FileError { path, reason }),
         }
     }
-    read.stats.elapsed = started.elapsed();
-    read
+    files.stats.elapsed = started.elapsed();
+    files
 }
 
 fn progress_bar(total: u64) -> ProgressBar {
@@ -182,7 +218,7 @@ fn progress_bar(total: u64) -> ProgressBar {
 
 /// The walk over the command line's paths.
 struct Walk<'a> {
-    selection: &'a Selection,
+    layout: Option<Layout<'a>>,
     out: &'a mut Vec<Candidate>,
     errors: &'a mut Vec<FileError>,
     skipped: usize,
@@ -190,8 +226,9 @@ struct Walk<'a> {
 
 impl Walk<'_> {
     /// Adds `path` (a file, or a directory walked recursively in name
-    /// order). Paths found in directories are first checked against the
-    /// selection; paths named explicitly are always read.
+    /// order, hidden entries left out). Paths found in directories are
+    /// first checked against the layout; paths named explicitly are always
+    /// read.
     fn collect(&mut self, path: &Path, explicit: bool) {
         let error = |reason: String| FileError {
             path: path.to_owned(),
@@ -233,38 +270,18 @@ impl Walk<'_> {
     }
 
     fn admits(&self, path: &Path) -> bool {
-        if self.selection.is_everything() {
+        let Some(layout) = self.layout else {
+            return true;
+        };
+        if layout.selection.is_everything() {
             return true;
         }
         let components: Vec<String> = path
             .iter()
             .map(|c| c.to_string_lossy().into_owned())
             .collect();
-        self.selection
-            .admits_components(components.iter().map(String::as_str))
+        layout
+            .selection
+            .admits_components(components.iter().map(String::as_str), layout.service)
     }
-}
-
-struct FileResult {
-    evidence: EvidenceSet,
-    problems: Vec<start_doctor_core::EventProblem>,
-    bytes: u64,
-}
-
-/// Reads one file. `Ok(None)`: a directory member that is not JSON or gzip.
-fn read_file(candidate: &Candidate) -> Result<Option<FileResult>, String> {
-    let bytes = fs::read(&candidate.path).map_err(|e| e.to_string())?;
-    if !candidate.explicit && !start_doctor_core::read::looks_readable(&bytes) {
-        return Ok(None);
-    }
-    let document = read_document(&bytes).map_err(|e| match e {
-        DocumentError::Gzip(_) | DocumentError::Json { .. } | DocumentError::Shape { .. } => {
-            e.to_string()
-        }
-    })?;
-    Ok(Some(FileResult {
-        evidence: document.evidence.into_iter().collect(),
-        problems: document.problems,
-        bytes: bytes.len() as u64,
-    }))
 }

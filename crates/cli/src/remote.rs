@@ -1,19 +1,21 @@
-//! The `aws` feature: `investigate s3://...`, `query --run` and `ebs --live`, over the
+//! The `aws` feature: `investigate s3://...`, `query --run`, `preflight
+//! --live` and `ebs --live`, over the
 //! `start-doctor-remote` crate, with progress on stderr when it is a
-//! terminal. What comes back is an [`input::Read`] like the local files'.
+//! terminal. What comes back is [`Files`] like the local files'.
 
 use std::io::IsTerminal;
 use std::path::Path;
 use std::time::Instant;
 
 use indicatif::{ProgressBar, ProgressStyle};
-use start_doctor_core::query::Source;
 use start_doctor_core::selection::Selection;
 use start_doctor_remote::s3::{self, S3Location};
 use start_doctor_remote::{athena, lake, s3_client, sdk_config, QueryOutcome, RemoteError, Wait};
+use start_doctor_start::evidence::EvidenceSet;
+use start_doctor_start::query::Source;
 
-use crate::input::{FileError, Read};
-use crate::RunQuery;
+use crate::input::{FileContent, FileError, Files};
+use crate::investigate::{read_file, RunQuery};
 
 fn runtime() -> Result<tokio::runtime::Runtime, String> {
     tokio::runtime::Builder::new_multi_thread()
@@ -35,10 +37,10 @@ fn bar() -> ProgressBar {
     bar
 }
 
-/// Reads every `s3://` location.
-pub fn read_s3(uris: &[&Path], selection: &Selection) -> Read {
+/// Reads every `s3://` location for the start doctor.
+pub fn read_s3(uris: &[&Path], selection: &Selection) -> Files<EvidenceSet> {
     let started = Instant::now();
-    let mut read = Read::default();
+    let mut read = Files::default();
     let runtime = match runtime() {
         Ok(r) => r,
         Err(reason) => {
@@ -64,11 +66,17 @@ pub fn read_s3(uris: &[&Path], selection: &Selection) -> Read {
                 }
             };
             let bar = bar();
-            let archive = s3::read_archive(&client, &location, selection, |p| {
-                bar.set_length(p.listed as u64);
-                bar.set_position(p.done as u64);
-                bar.set_message(indicatif::HumanBytes(p.bytes).to_string());
-            })
+            let archive = s3::read_archive(
+                &client,
+                &location,
+                (selection, "CloudTrail"),
+                |bytes: &[u8]| read_file(bytes, false),
+                |p| {
+                    bar.set_length(p.listed as u64);
+                    bar.set_position(p.done as u64);
+                    bar.set_message(indicatif::HumanBytes(p.bytes).to_string());
+                },
+            )
             .await;
             bar.finish_and_clear();
             let archive = match archive {
@@ -81,17 +89,7 @@ pub fn read_s3(uris: &[&Path], selection: &Selection) -> Read {
             read.stats.skipped += archive.skipped;
             for object in archive.objects {
                 match object.outcome {
-                    Ok(Some(document)) => {
-                        read.stats.files += 1;
-                        read.stats.bytes += object.bytes;
-                        read.warnings.extend(
-                            document
-                                .problems
-                                .iter()
-                                .map(|p| format!("{}: {p}; skipped", object.uri)),
-                        );
-                        read.evidence.extend(document.evidence);
-                    }
+                    Ok(Some(content)) => read.push(&object.uri, object.bytes, content),
                     Ok(None) => {}
                     Err(reason) => read.errors.push(FileError {
                         path: object.uri.into(),
@@ -106,9 +104,9 @@ pub fn read_s3(uris: &[&Path], selection: &Selection) -> Read {
 }
 
 /// Runs the evidence query on its engine, progress on stderr.
-pub fn run_query(run: &RunQuery) -> Read {
+pub fn run_query(run: &RunQuery) -> Files<EvidenceSet> {
     let started = Instant::now();
-    let mut read = Read::default();
+    let mut read = Files::default();
     let name = match &run.source {
         Source::Athena { table, .. } => format!("athena:{table}"),
         Source::Lake { event_data_store } => format!("lake:{event_data_store}"),
@@ -144,17 +142,19 @@ pub fn run_query(run: &RunQuery) -> Read {
         })
     });
     match outcome {
-        Ok(outcome) => {
-            read.stats.files = 1;
-            read.warnings.extend(
-                outcome
+        Ok(outcome) => read.push(
+            &format!("{name}: query {}", outcome.id),
+            0,
+            FileContent {
+                content: outcome.document.evidence.into_iter().collect(),
+                problems: outcome
                     .document
                     .problems
                     .iter()
-                    .map(|p| format!("{name}: query {}: {p}; skipped", outcome.id)),
-            );
-            read.evidence.extend(outcome.document.evidence);
-        }
+                    .map(ToString::to_string)
+                    .collect(),
+            },
+        ),
         Err(reason) => read.errors.push(FileError {
             path: name.into(),
             reason,
@@ -164,19 +164,158 @@ pub fn run_query(run: &RunQuery) -> Read {
     read
 }
 
-/// `start-doctor ebs --live`: the describe calls and GetMetricData of
-/// [`start_doctor_remote::ebs::gather`], with the caller's credentials and
-/// Region.
-pub fn ebs_live(
-    gather: &start_doctor_remote::ebs::Gather,
-) -> Result<start_doctor_remote::ebs::Gathered, String> {
-    let runtime = runtime()?;
+/// `preflight --live`: gathers the preflight documents of the caller's
+/// account (or of each `--account` through `--role-name`) in the Region
+/// given (or the caller's), saves them under `--save`, and returns what
+/// they hold. A call that fails is a warning; an account that cannot be
+/// read at all is an error naming it.
+pub fn preflight_live(args: &crate::preflight::PreflightArgs) -> Files<EvidenceSet> {
+    use start_doctor_aws::live::{AwsLiveChecks, CrossAccount};
+    use start_doctor_aws::preflight::gather;
+
+    let started = Instant::now();
+    let mut read = Files::default();
+    let runtime = match runtime() {
+        Ok(r) => r,
+        Err(reason) => {
+            read.errors.push(FileError {
+                path: "live".into(),
+                reason,
+            });
+            return read;
+        }
+    };
     runtime.block_on(async {
-        let config = sdk_config().await;
-        let ec2 = start_doctor_remote::ebs::ec2_client(&config);
-        let cloudwatch = start_doctor_remote::ebs::cloudwatch_client(&config);
-        start_doctor_remote::ebs::gather(&ec2, &cloudwatch, gather)
-            .await
-            .map_err(|e| e.to_string())
-    })
+        let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest());
+        if let Some(region) = &args.region {
+            loader = loader.region(aws_config::Region::new(region.to_string()));
+        }
+        let sdk = loader.load().await;
+        let mut live = AwsLiveChecks::new(&sdk);
+        let accounts: Vec<Option<&str>> = if args.accounts.is_empty() {
+            vec![None]
+        } else {
+            args.accounts.iter().map(|a| Some(a.as_str())).collect()
+        };
+        if let Some(role_name) = &args.role_name {
+            live = live.with_cross_account(CrossAccount {
+                base: sdk.clone(),
+                // Every --account is reached through the role.
+                home_account: String::new(),
+                role_name: role_name.clone(),
+            });
+        }
+        let now = chrono::Utc::now();
+        for account in accounts {
+            let name = account.unwrap_or("live");
+            let clients = live.clients_for(account, None).await;
+            let documents = gather(&live, &clients, now, args.lookback_days).await;
+            if let Some(dir) = &args.save {
+                let dir = match account {
+                    Some(a) => dir.join(a),
+                    None => dir.clone(),
+                };
+                if let Err(e) = save(&dir, &documents.files) {
+                    read.errors.push(FileError {
+                        path: dir,
+                        reason: format!("saving what was read: {e}"),
+                    });
+                }
+            }
+            let (evidence, problems) = documents.evidence();
+            read.push(
+                name,
+                0,
+                FileContent {
+                    content: evidence,
+                    problems,
+                },
+            );
+        }
+    });
+    read.stats.elapsed = started.elapsed();
+    read
+}
+
+/// Writes each document to `dir/<name>`, pretty-printed.
+fn save(dir: &Path, files: &[(String, serde_json::Value)]) -> std::io::Result<()> {
+    std::fs::create_dir_all(dir)?;
+    for (name, document) in files {
+        let text = serde_json::to_string_pretty(document).map_err(std::io::Error::other)?;
+        std::fs::write(dir.join(name), text + "\n")?;
+    }
+    Ok(())
+}
+
+/// `ebs --live`: the describe calls and GetMetricData of
+/// [`start_doctor_remote::ebs::gather`] with the caller's credentials and
+/// Region, each gathered file written under `save` when given and read by
+/// `read` (the doctor's own file reader). An optional call that failed
+/// (volume status, fast snapshot restores, one metrics request) is an
+/// error naming it; the rest is still read.
+pub fn ebs_live<T>(
+    gather: &start_doctor_remote::ebs::Gather,
+    save: Option<&Path>,
+    read: impl Fn(&[u8], bool) -> Result<Option<FileContent<T>>, String>,
+) -> Files<T> {
+    let started = Instant::now();
+    let mut files = Files::default();
+    let live = |reason: String| FileError {
+        path: "--live".into(),
+        reason,
+    };
+    let gathered = runtime().and_then(|runtime| {
+        runtime.block_on(async {
+            let config = sdk_config().await;
+            let ec2 = start_doctor_remote::ebs::ec2_client(&config);
+            let cloudwatch = start_doctor_remote::ebs::cloudwatch_client(&config);
+            start_doctor_remote::ebs::gather(&ec2, &cloudwatch, gather)
+                .await
+                .map_err(|e| e.to_string())
+        })
+    });
+    let gathered = match gathered {
+        Ok(g) => g,
+        Err(reason) => {
+            files.errors.push(live(reason));
+            return files;
+        }
+    };
+    for note in &gathered.notes {
+        eprintln!("start-doctor: note: {note}");
+    }
+    files.errors.extend(gathered.errors.into_iter().map(live));
+    if let Some(dir) = save {
+        if let Err(e) = std::fs::create_dir_all(dir) {
+            files.errors.push(FileError {
+                path: dir.to_path_buf(),
+                reason: format!("saving what was read: {e}"),
+            });
+        }
+    }
+    for file in gathered.files {
+        let name = match save {
+            Some(dir) => {
+                let path = dir.join(&file.name);
+                if let Err(e) = std::fs::write(&path, &file.bytes) {
+                    files.errors.push(FileError {
+                        path: path.clone(),
+                        reason: format!("saving what was read: {e}"),
+                    });
+                }
+                path.display().to_string()
+            }
+            None => format!("--live/{}", file.name),
+        };
+        match read(&file.bytes, true) {
+            Ok(Some(content)) => files.push(&name, file.bytes.len() as u64, content),
+            Ok(None) => {}
+            Err(reason) => files.errors.push(FileError {
+                path: name.into(),
+                reason,
+            }),
+        }
+    }
+    files.stats.elapsed = started.elapsed();
+    files
 }

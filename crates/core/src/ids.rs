@@ -1,4 +1,5 @@
-//! Domain identifiers: instance, volume, KMS key and IAM principal.
+//! AWS identifiers every doctor uses: instance, volume, snapshot, account
+//! and region.
 //!
 //! Each identifier is validated once at the parsing edge so the rest of the
 //! core can rely on its shape (an `InstanceId` always starts with `i-`, a
@@ -93,108 +94,135 @@ resource_id!(
     "vol-"
 );
 
-/// A KMS key reference as complete as the evidence allows: a key ARN when
-/// known, otherwise the key id or alias that was used.
+resource_id!(
+    /// An EBS snapshot id (`snap-` followed by 8 or 17 hex digits).
+    SnapshotId,
+    "snap-"
+);
+
+/// A 12-digit AWS account id.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
-pub struct KeyArn(String);
+pub struct Account(String);
 
-impl TryFrom<String> for KeyArn {
-    type Error = String;
-
-    fn try_from(s: String) -> Result<Self, String> {
-        Self::parse(&s).ok_or_else(|| format!("not a valid KeyArn: {s:?}"))
-    }
-}
-
-impl From<KeyArn> for String {
-    fn from(id: KeyArn) -> String {
-        id.0
-    }
-}
-
-impl KeyArn {
-    /// Accepts a key ARN (`arn:<partition>:kms:<region>:<account>:key/<id>`)
-    /// whose parts are made of the characters AWS uses (so that it is safe
-    /// in a command line and a URL): partition and region lower-case
-    /// letters, digits and `-`, a 12-digit account, a key id of letters,
-    /// digits and `-`.
+impl Account {
+    /// Parses an account id: exactly 12 ASCII digits.
     pub fn parse(s: &str) -> Option<Self> {
-        let mut parts = s.splitn(6, ':');
-        let lower = |p: &str| {
-            !p.is_empty()
-                && p.bytes()
-                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-        };
-        let ok = parts.next() == Some("arn")
-            && parts.next().is_some_and(lower)
-            && parts.next() == Some("kms")
-            && parts.next().is_some_and(lower)
-            && parts
-                .next()
-                .is_some_and(|a| a.len() == 12 && a.bytes().all(|b| b.is_ascii_digit()))
-            && parts
-                .next()
-                .and_then(|r| r.strip_prefix("key/"))
-                .is_some_and(is_key_id);
+        (s.len() == 12 && s.bytes().all(|b| b.is_ascii_digit())).then(|| Self(s.to_owned()))
+    }
+
+    /// The id as AWS writes it.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// An AWS Region name (`eu-west-1`, `us-gov-west-1`, `cn-north-1`): lowercase
+/// dash-separated parts, a two-letter area first and a number last. Being
+/// checked, it is safe in a URL host, a store key or a command line.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct Region(String);
+
+impl Region {
+    /// Parses a Region name.
+    pub fn parse(s: &str) -> Option<Self> {
+        let parts: Vec<&str> = s.split('-').collect();
+        let letters = |p: &&str| !p.is_empty() && p.bytes().all(|b| b.is_ascii_lowercase());
+        let ok = (3..=5).contains(&parts.len())
+            && parts[0].len() == 2
+            && letters(&parts[0])
+            && parts[1..parts.len() - 1].iter().all(letters)
+            && parts.last().is_some_and(|n| {
+                !n.is_empty() && n.len() <= 2 && n.bytes().all(|b| b.is_ascii_digit())
+            });
         ok.then(|| Self(s.to_owned()))
     }
 
-    /// Finds a key ARN inside free text such as a KMS error message.
-    pub fn find_in(text: &str) -> Option<Self> {
-        text.match_indices("arn:").find_map(|(i, _)| {
-            let token = text[i..]
-                .split(|c: char| c.is_whitespace() || matches!(c, '\'' | '"' | ',' | ')'))
-                .next()?
-                .trim_end_matches('.');
-            Self::parse(token)
-        })
+    /// The Region of an Availability Zone name: the dash-separated parts
+    /// up to and including the first numeric one (`eu-west-1a` ->
+    /// `eu-west-1`, `us-east-1-bos-1a` -> `us-east-1`).
+    pub fn of_zone(zone: &str) -> Option<Self> {
+        region_of_zone(zone).and_then(|r| Self::parse(&r))
     }
 
-    /// Builds a key ARN from a bare key id (a UUID or `mrk-` id) and the
-    /// partition, region and account the call was made in.
-    pub fn from_key_id(key_id: &str, partition: &str, region: &str, account: &str) -> Option<Self> {
-        Self::parse(&format!(
-            "arn:{partition}:kms:{region}:{account}:key/{key_id}"
-        ))
-    }
-
-    /// The partition part of the ARN (`aws`, `aws-cn`, `aws-us-gov`).
-    pub fn partition(&self) -> &str {
-        self.0.split(':').nth(1).unwrap_or_default()
-    }
-
-    /// The account part of the ARN: the account that owns the key.
-    pub fn account(&self) -> &str {
-        self.0.split(':').nth(4).unwrap_or_default()
-    }
-
-    /// The ARN text.
+    /// The name as AWS writes it.
     pub fn as_str(&self) -> &str {
         &self.0
     }
 
-    /// The region part of the ARN.
-    pub fn region(&self) -> &str {
-        self.0.split(':').nth(3).unwrap_or_default()
-    }
-
-    /// The key id part of the ARN (after `key/`).
-    pub fn key_id(&self) -> &str {
-        self.0.rsplit('/').next().unwrap_or_default()
+    /// The partition the Region is in (`aws`, `aws-cn`, `aws-us-gov`).
+    pub fn partition(&self) -> &'static str {
+        partition_of_region(&self.0)
     }
 }
 
-impl fmt::Display for KeyArn {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
+/// Where something happened: its account and Region, each when known.
+/// Every store key starts with [`Origin::key`], so that equal ids of two
+/// accounts or Regions never meet.
+#[derive(Clone, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct Origin {
+    /// The 12-digit AWS account id.
+    pub account: Option<Account>,
+    /// The AWS Region, e.g. `eu-west-1`.
+    pub region: Option<Region>,
+}
+
+impl Origin {
+    /// `account#region`, `-` for what is unknown.
+    pub fn key(&self) -> String {
+        format!(
+            "{}#{}",
+            self.account.as_deref().unwrap_or("-"),
+            self.region.as_deref().unwrap_or("-")
+        )
     }
 }
 
-/// Whether `id` looks like a KMS key id: letters, digits and `-`.
-fn is_key_id(id: &str) -> bool {
-    !id.is_empty() && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+macro_rules! string_id {
+    ($name:ident, $what:literal) => {
+        impl TryFrom<String> for $name {
+            type Error = String;
+
+            fn try_from(s: String) -> Result<Self, String> {
+                Self::parse(&s).ok_or_else(|| format!("not {}: {s:?}", $what))
+            }
+        }
+
+        impl From<$name> for String {
+            fn from(id: $name) -> String {
+                id.0
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+
+        /// A checked id reads as the string it is (`Option<Region>::as_deref`
+        /// gives an `Option<&str>`).
+        impl std::ops::Deref for $name {
+            type Target = str;
+
+            fn deref(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl std::str::FromStr for $name {
+            type Err = String;
+
+            fn from_str(s: &str) -> Result<Self, String> {
+                Self::parse(s).ok_or_else(|| format!("{s:?} is not {}", $what))
+            }
+        }
+    };
 }
+
+string_id!(Account, "an AWS account id (12 digits)");
+string_id!(Region, "an AWS Region name (such as eu-west-1)");
 
 /// The partition of an AWS region name (`cn-north-1` is in `aws-cn`,
 /// `us-gov-west-1` in `aws-us-gov`, the rest in `aws`).
@@ -205,146 +233,6 @@ pub fn partition_of_region(region: &str) -> &'static str {
         "aws-us-gov"
     } else {
         "aws"
-    }
-}
-
-/// The kind of IAM principal a policy can be attached to.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum PrincipalKind {
-    /// An IAM role (also the issuer of an assumed-role session).
-    Role,
-    /// An IAM user.
-    User,
-    /// Anything else: the account root, a federated user.
-    Other,
-}
-
-/// The pseudo-role EC2 uses for an instance's infrastructure calls
-/// (`assumed-role/aws:ec2-infrastructure/<instance-id>`, grantee
-/// `<account>:aws:ec2-infrastructure:<instance-id>`).
-pub const EC2_INFRASTRUCTURE: &str = "aws:ec2-infrastructure";
-
-/// The IAM role or user behind an API call. An assumed-role session ARN is
-/// turned into the role ARN, because that is where a policy belongs.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(try_from = "String", into = "String")]
-pub struct PrincipalArn(String);
-
-impl TryFrom<String> for PrincipalArn {
-    type Error = String;
-
-    fn try_from(s: String) -> Result<Self, String> {
-        Self::parse(&s).ok_or_else(|| format!("not a valid PrincipalArn: {s:?}"))
-    }
-}
-
-impl From<PrincipalArn> for String {
-    fn from(id: PrincipalArn) -> String {
-        id.0
-    }
-}
-
-impl PrincipalArn {
-    /// Accepts an IAM ARN (`arn:aws:iam::…`) as is and turns an STS
-    /// assumed-role ARN into its role ARN. The role path is not in the
-    /// session ARN; callers that know it should pass the session issuer ARN.
-    pub fn parse(s: &str) -> Option<Self> {
-        let mut parts = s.splitn(6, ':');
-        let (arn, partition, service, _region, account, resource) = (
-            parts.next()?,
-            parts.next()?,
-            parts.next()?,
-            parts.next()?,
-            parts.next()?,
-            parts.next()?,
-        );
-        if arn != "arn" || partition.is_empty() || account.len() != 12 {
-            return None;
-        }
-        match service {
-            // EC2 itself, acting with an instance's infrastructure
-            // credentials: never a principal anyone can fix.
-            _ if resource.contains(EC2_INFRASTRUCTURE) => None,
-            "iam" if !resource.is_empty() => Some(Self(s.to_owned())),
-            "sts" => {
-                let role = resource.strip_prefix("assumed-role/")?.split('/').next()?;
-                (!role.is_empty())
-                    .then(|| Self(format!("arn:{partition}:iam::{account}:role/{role}")))
-            }
-            _ => None,
-        }
-    }
-
-    /// The ARN text.
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-
-    /// Whether this is a role, a user or something else.
-    pub fn kind(&self) -> PrincipalKind {
-        let resource = self.0.splitn(6, ':').nth(5).unwrap_or_default();
-        if resource.starts_with("role/") {
-            PrincipalKind::Role
-        } else if resource.starts_with("user/") {
-            PrincipalKind::User
-        } else {
-            PrincipalKind::Other
-        }
-    }
-
-    /// The role or user name (the last path segment).
-    pub fn name(&self) -> &str {
-        self.0.rsplit('/').next().unwrap_or_default()
-    }
-
-    /// The account the principal belongs to.
-    pub fn account(&self) -> &str {
-        self.0.split(':').nth(4).unwrap_or_default()
-    }
-
-    /// The partition of the ARN.
-    pub fn partition(&self) -> &str {
-        self.0.split(':').nth(1).unwrap_or_default()
-    }
-
-    /// The resource part after `role/` or `user/`: path and name.
-    fn path_and_name(&self) -> &str {
-        let resource = self.0.splitn(6, ':').nth(5).unwrap_or_default();
-        resource
-            .strip_prefix("role/")
-            .or_else(|| resource.strip_prefix("user/"))
-            .unwrap_or(resource)
-    }
-
-    /// A service-linked role (`role/aws-service-role/<service>/...`): its
-    /// policies belong to AWS and cannot be edited.
-    pub fn is_service_linked_role(&self) -> bool {
-        self.kind() == PrincipalKind::Role && self.path_and_name().starts_with("aws-service-role/")
-    }
-
-    /// A role that IAM Identity Center manages
-    /// (`role/aws-reserved/sso.amazonaws.com/...`, `AWSReservedSSO_*`): it
-    /// is changed through its permission set, not in IAM.
-    pub fn is_identity_center_role(&self) -> bool {
-        self.kind() == PrincipalKind::Role
-            && (self
-                .path_and_name()
-                .starts_with("aws-reserved/sso.amazonaws.com/")
-                || self.name().starts_with("AWSReservedSSO_"))
-    }
-
-    /// For an Identity Center role `AWSReservedSSO_<PermissionSet>_<hex>`,
-    /// the permission set's name.
-    pub fn permission_set_name(&self) -> Option<&str> {
-        let rest = self.name().strip_prefix("AWSReservedSSO_")?;
-        let (name, suffix) = rest.rsplit_once('_')?;
-        (!name.is_empty() && suffix.bytes().all(|b| b.is_ascii_hexdigit())).then_some(name)
-    }
-}
-
-impl fmt::Display for PrincipalArn {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
     }
 }
 
@@ -399,29 +287,50 @@ mod tests {
     }
 
     #[test]
-    fn key_arns_are_found_in_denial_messages() {
-        let msg = "User: arn:aws:sts::111122223333:assumed-role/job/s is not authorized to perform: \
-                   kms:CreateGrant on resource: arn:aws:kms:eu-west-1:111122223333:key/1234abcd-12ab because no";
-        let key = KeyArn::find_in(msg).unwrap();
-        assert_eq!(
-            key.as_str(),
-            "arn:aws:kms:eu-west-1:111122223333:key/1234abcd-12ab"
-        );
-        assert_eq!(key.region(), "eu-west-1");
-        assert_eq!(key.key_id(), "1234abcd-12ab");
-        let quoted = "Key 'arn:aws:kms:eu-west-1:111122223333:key/abc' does not exist";
-        assert_eq!(KeyArn::find_in(quoted).unwrap().key_id(), "abc");
-        assert!(KeyArn::parse("alias/aws/ebs").is_none());
+    fn accounts_are_twelve_digits() {
+        assert!(Account::parse("111122223333").is_some());
+        for bad in [
+            "11112222333",
+            "1111222233334",
+            "11112222333a",
+            "",
+            "-11122223333",
+        ] {
+            assert!(Account::parse(bad).is_none(), "{bad:?}");
+        }
     }
 
     #[test]
-    fn session_arns_become_role_arns() {
-        let p =
-            PrincipalArn::parse("arn:aws:sts::111122223333:assumed-role/scheduler/run-1").unwrap();
-        assert_eq!(p.as_str(), "arn:aws:iam::111122223333:role/scheduler");
-        assert_eq!(p.kind(), PrincipalKind::Role);
-        let u = PrincipalArn::parse("arn:aws:iam::111122223333:user/ops/alice").unwrap();
-        assert_eq!((u.kind(), u.name()), (PrincipalKind::User, "alice"));
-        assert!(PrincipalArn::parse("arn:aws:sts::111122223333:federated-user/bob").is_none());
+    fn regions_are_checked_names() {
+        for good in [
+            "eu-west-1",
+            "us-gov-west-1",
+            "cn-north-1",
+            "us-isob-east-1",
+            "ap-southeast-4",
+            "il-central-1",
+        ] {
+            assert_eq!(
+                Region::parse(good).map(|r| r.to_string()).as_deref(),
+                Some(good)
+            );
+        }
+        for bad in [
+            "eu-west",
+            "EU-west-1",
+            "eu-west-1a",
+            "eu-west-1|x",
+            "e-west-1",
+            "eu--1",
+            "",
+            "eu-west-123",
+        ] {
+            assert!(Region::parse(bad).is_none(), "{bad:?}");
+        }
+        assert_eq!(
+            Region::of_zone("us-east-1-bos-1a").unwrap().as_str(),
+            "us-east-1"
+        );
+        assert_eq!(Region::parse("cn-north-1").unwrap().partition(), "aws-cn");
     }
 }

@@ -1,36 +1,19 @@
-//! start-doctor core: diagnoses EC2 instances that go `pending` and then
-//! `stopped` (or `terminated`), from EC2 state changes, CloudTrail records
-//! and `describe-*` output.
+//! start-doctor core: what every doctor shares. Validated AWS ids
+//! ([`ids`]), untrusted text made safe for terminals ([`text`]) and Slack
+//! ([`slack`]), time bounds as people write them ([`time`]), the time,
+//! account and Region a post-mortem asks for and the `AWSLogs` archive
+//! layout ([`selection`]), input decoding ([`input`]) and console URLs
+//! ([`console`]).
 //!
-//! The core is pure, and its manifest keeps it so: no network, no clock, no
-//! AWS SDK, no async runtime. [`read`] turns documents into [`evidence`],
-//! [`correlate`] groups the evidence per failed attempt, [`rules`] names the
-//! cause, [`remedy`] writes the fix and [`render`] prints it. [`pipeline`]
-//! is the live path's logic over its [`ports`]; the AWS and Slack adapters
-//! live in the `start-doctor-aws` crate.
+//! The core is pure, and its manifest keeps it so: no network, no clock,
+//! no AWS SDK, no async runtime.
 
 #![deny(missing_docs)]
 
 pub mod console;
-pub mod correlate;
-pub mod diagnosis;
-pub mod evidence;
 pub mod ids;
-pub mod key_policy;
-#[cfg(any(test, feature = "test-util"))]
-pub mod memory;
-pub mod pipeline;
-pub mod ports;
-pub mod preflight;
-pub mod query;
-pub mod read;
-pub mod remedy;
-pub mod render;
-pub mod rules;
+pub mod input;
 pub mod selection;
-pub mod state_reason;
-
-pub use diagnosis::{Cause, Diagnosis, Remediation, RemediationKind, Report};
-pub use evidence::{Evidence, EvidenceSet};
-pub use read::{read_document, Document, DocumentError, EventProblem};
-pub use rules::diagnose;
+pub mod slack;
+pub mod text;
+pub mod time;

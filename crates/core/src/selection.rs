@@ -2,7 +2,10 @@
 //! decisions that follow from it, pure so that the local walker, the S3
 //! lister and the tests share them.
 //!
-//! CloudTrail delivers a trail to
+//! AWS services that deliver logs to S3 share one layout,
+//! `AWSLogs/[o-<org>/]<account>/<service>/<region>/yyyy/mm/dd/[hh/]<file>`
+//! (CloudTrail: service `CloudTrail`; VPC Flow Logs: `vpcflowlogs`, with an
+//! optional hour folder). CloudTrail delivers a trail to
 //! `AWSLogs/[o-<org>/]<account>/CloudTrail/<region>/yyyy/mm/dd/<file>.json.gz`,
 //! the file named `<account>_CloudTrail_<region>_<yyyymmddThhmmZ>_<unique>.json.gz`
 //! after the time it was delivered; "a log file delivered at a specific time
@@ -15,7 +18,8 @@
 
 use chrono::{DateTime, Duration, NaiveDate, NaiveDateTime, TimeZone, Utc};
 
-use crate::evidence::{EvidenceSet, Origin};
+use crate::ids::{Account, Region};
+use crate::time::midnight;
 
 /// How long after an API call CloudTrail is assumed to have delivered its
 /// record: files delivered later than `until` plus this are not read.
@@ -31,62 +35,26 @@ pub struct Selection {
     /// Keep records at or before this time.
     pub until: Option<DateTime<Utc>>,
     /// Keep only these 12-digit account ids.
-    pub accounts: Vec<String>,
+    pub accounts: Vec<Account>,
     /// Keep only these regions.
-    pub regions: Vec<String>,
+    pub regions: Vec<Region>,
 }
 
-/// Why a `--since` / `--until` value was refused.
-#[derive(Debug, PartialEq, Eq, thiserror::Error)]
-#[error(
-    "{0:?} is not a time: use RFC 3339 (2026-11-20T07:00:00Z), a date (2026-11-20, UTC) \
-     or an age such as 90m, 12h, 2d, 1w"
-)]
-pub struct TimeBoundError(pub String);
-
-/// Parses a `--since` / `--until` value: RFC 3339, a date (midnight UTC), or
-/// an age before `now` (`<n>s`, `m`, `h`, `d`, `w`).
-pub fn parse_time_bound(text: &str, now: DateTime<Utc>) -> Result<DateTime<Utc>, TimeBoundError> {
-    let text = text.trim();
-    let refuse = || TimeBoundError(text.to_owned());
-    if let Ok(t) = DateTime::parse_from_rfc3339(text) {
-        return Ok(t.with_timezone(&Utc));
-    }
-    if let Ok(day) = NaiveDate::parse_from_str(text, "%Y-%m-%d") {
-        return Ok(midnight(day));
-    }
-    let unit_at = text.len().checked_sub(1).ok_or_else(refuse)?;
-    let (number, unit) = text.split_at(unit_at);
-    let n: i64 = number.parse().map_err(|_| refuse())?;
-    let age = match unit {
-        "s" => Duration::try_seconds(n),
-        "m" => Duration::try_minutes(n),
-        "h" => Duration::try_hours(n),
-        "d" => Duration::try_days(n),
-        "w" => Duration::try_weeks(n),
-        _ => None,
-    }
-    .filter(|_| n >= 0)
-    .ok_or_else(refuse)?;
-    now.checked_sub_signed(age).ok_or_else(refuse)
-}
-
-fn midnight(day: NaiveDate) -> DateTime<Utc> {
-    Utc.from_utc_datetime(&day.and_time(chrono::NaiveTime::MIN))
-}
-
-/// Where a path sits in the CloudTrail archive layout, as far as the path
+/// Where a path sits in the `AWSLogs` archive layout, as far as the path
 /// goes (a folder names fewer parts than a file).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ArchivePath {
     /// The account folder.
     pub account: Option<String>,
-    /// The service folder: `CloudTrail`, `CloudTrail-Digest`, ...
+    /// The service folder: `CloudTrail`, `CloudTrail-Digest`,
+    /// `vpcflowlogs`, ...
     pub service: Option<String>,
     /// The region folder.
     pub region: Option<String>,
     /// The year, month and day folders, as far as present.
     pub date: (Option<i32>, Option<u32>, Option<u32>),
+    /// The hour folder, for services that partition by hour.
+    pub hour: Option<u32>,
     /// The delivery time in the file name.
     pub delivered: Option<DateTime<Utc>>,
 }
@@ -120,17 +88,27 @@ impl ArchivePath {
         path.date.1 = path.date.0.and(number(rest.next(), 2));
         path.date.2 = path.date.1.and(number(rest.next(), 2));
         if path.date.2.is_some() {
-            path.delivered = rest.next().and_then(delivery_time);
+            let mut next = rest.next();
+            if let Some(hour) = number(next, 2).filter(|h| *h < 24) {
+                path.hour = Some(hour);
+                next = rest.next();
+            }
+            path.delivered = next.and_then(delivery_time);
         }
         Some(path)
     }
 
-    /// The span of delivery times the path's date folders cover, `[start,
-    /// end)`, when it names a valid year (and month, and day).
+    /// The span of delivery times the path's date (and hour) folders
+    /// cover, `[start, end)`, when it names a valid year (and month, day,
+    /// hour).
     fn delivery_span(&self) -> Option<(DateTime<Utc>, DateTime<Utc>)> {
         let (year, month, day) = self.date;
         let year = year?;
         let first = NaiveDate::from_ymd_opt(year, month.unwrap_or(1), day.unwrap_or(1))?;
+        if let (Some(_), Some(hour)) = (day, self.hour) {
+            let start = midnight(first) + Duration::hours(i64::from(hour));
+            return Some((start, start + Duration::hours(1)));
+        }
         let next = match (month, day) {
             (_, Some(_)) => first.succ_opt()?,
             (Some(12), None) => NaiveDate::from_ymd_opt(year + 1, 1, 1)?,
@@ -139,6 +117,11 @@ impl ArchivePath {
         };
         Some((midnight(first), midnight(next)))
     }
+}
+
+/// Whether `value` is in `list`, an empty list selecting everything.
+fn listed<T: PartialEq>(list: &[T], value: Option<&T>) -> bool {
+    list.is_empty() || value.is_some_and(|v| list.contains(v))
 }
 
 fn is_account(s: &str) -> bool {
@@ -165,21 +148,22 @@ impl Selection {
             && self.regions.is_empty()
     }
 
-    /// Whether a folder or file at `path` can hold selected records, from
-    /// its place in the archive layout alone. Paths outside the layout are
-    /// always read (their records are filtered by [`Selection::retain`]).
-    /// Digest and Insights folders hold no evidence and are never read.
-    pub fn admits(&self, path: &ArchivePath) -> bool {
+    /// Whether a folder or file at `path` can hold selected records of
+    /// `service` (`CloudTrail`, `vpcflowlogs`), from its place in the
+    /// archive layout alone. Paths outside the layout are always read
+    /// (their records are filtered by the doctor). Other services' folders
+    /// (CloudTrail-Digest, CloudTrail-Insight) are never read.
+    pub fn admits(&self, path: &ArchivePath, service: &str) -> bool {
         if let Some(account) = &path.account {
-            if !self.accounts.is_empty() && !self.accounts.contains(account) {
+            if !self.accounts.is_empty() && !self.accounts.iter().any(|a| a.as_str() == account) {
                 return false;
             }
         }
-        if path.service.as_deref().is_some_and(|s| s != "CloudTrail") {
+        if path.service.as_deref().is_some_and(|s| s != service) {
             return false;
         }
         if let Some(region) = &path.region {
-            if !self.regions.is_empty() && !self.regions.contains(region) {
+            if !self.regions.is_empty() && !self.regions.iter().any(|r| r.as_str() == region) {
                 return false;
             }
         }
@@ -197,46 +181,24 @@ impl Selection {
         !too_old && !too_new
     }
 
-    /// Whether a path, given as its components, can hold selected records.
-    pub fn admits_components<'a>(&self, components: impl IntoIterator<Item = &'a str>) -> bool {
-        ArchivePath::parse(components).is_none_or(|p| self.admits(&p))
+    /// Whether a path, given as its components, can hold selected records
+    /// of `service`.
+    pub fn admits_components<'a>(
+        &self,
+        components: impl IntoIterator<Item = &'a str>,
+        service: &str,
+    ) -> bool {
+        ArchivePath::parse(components).is_none_or(|p| self.admits(&p, service))
     }
 
-    fn time_in_range(&self, t: DateTime<Utc>) -> bool {
+    /// Whether `account` and `region` (each when known) are selected.
+    pub fn origin_selected(&self, account: Option<&Account>, region: Option<&Region>) -> bool {
+        listed(&self.accounts, account) && listed(&self.regions, region)
+    }
+
+    /// Whether `t` is within the time range.
+    pub fn time_in_range(&self, t: DateTime<Utc>) -> bool {
         self.since.is_none_or(|s| t >= s) && self.until.is_none_or(|u| t <= u)
-    }
-
-    fn origin_selected(&self, origin: &Origin) -> bool {
-        let listed = |list: &[String], v: &Option<String>| {
-            list.is_empty() || v.as_ref().is_some_and(|v| list.contains(v))
-        };
-        listed(&self.accounts, &origin.account) && listed(&self.regions, &origin.region)
-    }
-
-    /// Drops the events outside the time range, accounts and regions.
-    /// Descriptions (instances, volumes, keys) have no time: instances
-    /// are kept when their account and region are selected (or unknown),
-    /// volumes, keys and simulations always.
-    pub fn retain(&self, evidence: &mut EvidenceSet) {
-        if self.is_everything() {
-            return;
-        }
-        evidence
-            .state_changes
-            .retain(|_, s| self.time_in_range(s.time) && self.origin_selected(&s.origin));
-        evidence
-            .start_calls
-            .retain(|_, c| self.time_in_range(c.time) && self.origin_selected(&c.origin));
-        evidence
-            .kms_failures
-            .retain(|_, k| self.time_in_range(k.time) && self.origin_selected(&k.origin));
-        let known_elsewhere = |list: &[String], v: &Option<String>| {
-            !list.is_empty() && v.as_ref().is_some_and(|v| !list.contains(v))
-        };
-        evidence.instances.retain(|_, i| {
-            !known_elsewhere(&self.accounts, &i.origin.account)
-                && !known_elsewhere(&self.regions, &i.origin.region)
-        });
     }
 }
 
@@ -263,34 +225,6 @@ mod tests {
     }
 
     #[test]
-    fn time_bounds_are_rfc3339_dates_or_ages_before_now() {
-        let now = t("2026-11-20T12:00:00Z");
-        let ok = |s: &str| parse_time_bound(s, now).unwrap_or_else(|e| panic!("{s}: {e}"));
-        assert_eq!(ok("2026-11-19T07:00:00+01:00"), t("2026-11-19T06:00:00Z"));
-        assert_eq!(ok("2026-11-18"), t("2026-11-18T00:00:00Z"));
-        assert_eq!(ok("90m"), t("2026-11-20T10:30:00Z"));
-        assert_eq!(ok("12h"), t("2026-11-20T00:00:00Z"));
-        assert_eq!(ok("2d"), t("2026-11-18T12:00:00Z"));
-        assert_eq!(ok("1w"), t("2026-11-13T12:00:00Z"));
-        assert_eq!(ok("30s"), t("2026-11-20T11:59:30Z"));
-        for bad in [
-            "",
-            "d",
-            "2x",
-            "-2d",
-            "yesterday",
-            "2026-13-01",
-            "99999999999999999999d",
-        ] {
-            assert_eq!(
-                parse_time_bound(bad, now),
-                Err(TimeBoundError(bad.to_owned())),
-                "{bad:?} should be refused"
-            );
-        }
-    }
-
-    #[test]
     fn the_archive_layout_is_read_with_and_without_an_organization() {
         let file = "bucket-prefix/AWSLogs/o-abc123/111122223333/CloudTrail/eu-west-1/2026/11/20/\
                     111122223333_CloudTrail_eu-west-1_20261120T0705Z_Mu0KsOhtH1ar15ZZ.json.gz";
@@ -301,6 +235,7 @@ mod tests {
                 service: Some("CloudTrail".into()),
                 region: Some("eu-west-1".into()),
                 date: (Some(2026), Some(11), Some(20)),
+                hour: None,
                 delivered: Some(t("2026-11-20T07:05:00Z")),
             })
         );
@@ -315,7 +250,7 @@ mod tests {
     #[test]
     fn folders_and_files_outside_the_days_asked_for_are_skipped() {
         let s = day_20();
-        let admits = |p: &str| s.admits_components(p.split('/'));
+        let admits = |p: &str| s.admits_components(p.split('/'), "CloudTrail");
         let base = "AWSLogs/111122223333/CloudTrail/eu-west-1";
         assert!(admits(&format!("{base}/2026")));
         assert!(admits(&format!("{base}/2026/11")));
@@ -348,11 +283,11 @@ mod tests {
     #[test]
     fn accounts_regions_and_digest_folders_prune_the_walk() {
         let s = Selection {
-            accounts: vec!["111122223333".into()],
-            regions: vec!["eu-west-1".into()],
+            accounts: vec![Account::parse("111122223333").expect("account")],
+            regions: vec![Region::parse("eu-west-1").expect("region")],
             ..Selection::default()
         };
-        let admits = |p: &str| s.admits_components(p.split('/'));
+        let admits = |p: &str| s.admits_components(p.split('/'), "CloudTrail");
         assert!(admits("AWSLogs/o-abc/111122223333"));
         assert!(!admits("AWSLogs/o-abc/444455556666"));
         assert!(!admits("AWSLogs/111122223333/CloudTrail/us-east-1"));
@@ -360,36 +295,34 @@ mod tests {
         assert!(admits(
             "AWSLogs/111122223333/CloudTrail/eu-west-1/2019/01/01"
         ));
-        assert!(Selection::default().admits_components("AWSLogs/111122223333".split('/')));
+        assert!(
+            Selection::default().admits_components("AWSLogs/111122223333".split('/'), "CloudTrail")
+        );
     }
 
     #[test]
-    fn retain_keeps_records_in_the_range_and_origin() {
-        use crate::evidence::{Evidence, InstanceState, StateChange};
-        use crate::ids::InstanceId;
-        let change = |id: &str, time: &str, account: &str| {
-            Evidence::StateChange(StateChange {
-                time: t(time),
-                event_id: id.into(),
-                instance_id: InstanceId::parse("i-0a1b2c3d4e5f60002").expect("id"),
-                state: InstanceState::Pending,
-                origin: Origin {
-                    account: Some(account.into()),
-                    region: Some("eu-west-1".into()),
-                },
-            })
+    fn flow_log_hour_folders_narrow_the_span() {
+        let s = Selection {
+            since: Some(t("2026-11-20T07:00:00Z")),
+            until: Some(t("2026-11-20T07:59:59Z")),
+            ..Selection::default()
         };
-        let mut set: EvidenceSet = [
-            change("before", "2026-11-19T23:59:59Z", "111122223333"),
-            change("inside", "2026-11-20T07:00:00Z", "111122223333"),
-            change("other-account", "2026-11-20T07:00:00Z", "444455556666"),
-            change("after", "2026-11-21T00:00:00Z", "111122223333"),
-        ]
-        .into_iter()
-        .collect();
-        let mut s = day_20();
-        s.accounts = vec!["111122223333".into()];
-        s.retain(&mut set);
-        assert_eq!(set.state_changes.keys().collect::<Vec<_>>(), vec!["inside"]);
+        let admits = |p: &str| s.admits_components(p.split('/'), "vpcflowlogs");
+        let base = "AWSLogs/111122223333/vpcflowlogs/eu-west-1/2026/11/20";
+        let hour = path(&format!("{base}/07")).expect("layout");
+        assert_eq!(hour.hour, Some(7));
+        assert!(admits(&format!("{base}/07")));
+        assert!(!admits(&format!("{base}/05")), "delivered before since");
+        assert!(admits(&format!("{base}/08")), "within the delivery slack");
+        assert!(!admits(&format!("{base}/10")), "after until and the slack");
+        assert!(
+            !admits("AWSLogs/111122223333/CloudTrail/eu-west-1"),
+            "another service"
+        );
+        let file = format!("{base}/07/111122223333_vpcflowlogs_eu-west-1_fl-0123456789abcdef0_20260920T0710Z_ab12cd34.log.gz");
+        assert_eq!(
+            path(&file).and_then(|p| p.delivered),
+            Some(t("2026-09-20T07:10:00Z"))
+        );
     }
 }

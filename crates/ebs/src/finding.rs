@@ -6,7 +6,7 @@
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-use crate::ids::{InstanceId, InstanceType, VolumeId};
+use crate::ids::{Account, InstanceId, InstanceType, Region, VolumeId};
 use crate::limits::{Dimension, LimitSource};
 
 /// Why an instance's EBS I/O is slow (stable contract strings).
@@ -194,9 +194,9 @@ pub struct Finding {
     /// Its type.
     pub instance_type: Option<InstanceType>,
     /// Its account.
-    pub account: Option<String>,
+    pub account: Option<Account>,
     /// Its Region.
-    pub region: Option<String>,
+    pub region: Option<Region>,
     /// The cause.
     pub cause: Cause,
     /// Other causes seen in the window, weaker than `cause`.

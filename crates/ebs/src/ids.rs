@@ -1,35 +1,14 @@
-//! The identifiers this doctor adds to the project's own (`InstanceId`,
-//! `VolumeId` come from `start-doctor-core`): snapshots, instance types and
-//! Availability Zones. Each is validated once, where it is read, so that it
-//! is safe to print in a shell command or a Slack message afterwards.
+//! The identifiers this doctor adds to the project's shared ones
+//! (instance, volume, snapshot, account, Region come from
+//! `start-doctor-core`): instance types and Availability Zones. Each is
+//! validated once, where it is read, so that it is safe to print in a shell
+//! command or a Slack message afterwards.
 
 use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-pub use start_doctor_core::ids::{InstanceId, VolumeId};
-
-/// An EBS snapshot id (`snap-` followed by 8 or 17 lowercase hex digits).
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(try_from = "String", into = "String")]
-pub struct SnapshotId(String);
-
-impl SnapshotId {
-    /// Parses an exact id as `describe-volumes` writes it.
-    pub fn parse(text: &str) -> Option<Self> {
-        let hex = text.strip_prefix("snap-")?;
-        let ok = matches!(hex.len(), 8 | 17)
-            && hex
-                .bytes()
-                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
-        ok.then(|| Self(text.to_owned()))
-    }
-
-    /// The id as AWS writes it.
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
+pub use start_doctor_core::ids::{Account, InstanceId, Region, SnapshotId, VolumeId};
 
 /// An instance type such as `m5.large` or `u-6tb1.112xlarge`: lowercase
 /// letters, digits, `-`, and one `.` between family and size.
@@ -74,13 +53,13 @@ impl Zone {
             && text
                 .bytes()
                 .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-            && start_doctor_core::ids::region_of_zone(text).is_some();
+            && Region::of_zone(text).is_some();
         ok.then(|| Self(text.to_owned()))
     }
 
     /// The Region of the zone (`eu-west-1` of `eu-west-1a`).
-    pub fn region(&self) -> String {
-        start_doctor_core::ids::region_of_zone(&self.0).unwrap_or_default()
+    pub fn region(&self) -> Option<Region> {
+        Region::of_zone(&self.0)
     }
 
     /// The name as AWS writes it.
@@ -113,27 +92,12 @@ macro_rules! string_id {
     };
 }
 
-string_id!(SnapshotId);
 string_id!(InstanceType);
 string_id!(Zone);
-
-/// Whether `text` is a 12-digit AWS account id.
-pub fn is_account(text: &str) -> bool {
-    text.len() == 12 && text.bytes().all(|b| b.is_ascii_digit())
-}
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn snapshot_ids() {
-        assert!(SnapshotId::parse("snap-0123456789abcdef0").is_some());
-        assert!(SnapshotId::parse("snap-01234567").is_some());
-        assert!(SnapshotId::parse("snap-0123456789ABCDEF0").is_none());
-        assert!(SnapshotId::parse("snap-012345").is_none());
-        assert!(SnapshotId::parse("vol-0123456789abcdef0").is_none());
-    }
 
     #[test]
     fn instance_types() {
@@ -148,10 +112,10 @@ mod tests {
     #[test]
     fn zones_know_their_region() {
         let z = Zone::parse("eu-west-1a").unwrap();
-        assert_eq!(z.region(), "eu-west-1");
+        assert_eq!(z.region().as_deref(), Some("eu-west-1"));
         assert_eq!(
-            Zone::parse("us-gov-west-1b").unwrap().region(),
-            "us-gov-west-1"
+            Zone::parse("us-gov-west-1b").unwrap().region().as_deref(),
+            Some("us-gov-west-1")
         );
         assert!(Zone::parse("eu-west-1a\n").is_none());
         assert!(Zone::parse("nowhere").is_none());

@@ -5,7 +5,7 @@
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-use crate::ids::{InstanceId, InstanceType, SnapshotId, VolumeId, Zone};
+use crate::ids::{Account, InstanceId, InstanceType, SnapshotId, VolumeId, Zone};
 
 /// One mebibyte per second in megabytes per second (MB = 10^6 bytes as
 /// `describe-instance-types` counts; MiB = 2^20 bytes as EBS volumes do).
@@ -28,7 +28,7 @@ pub struct Instance {
     /// Where it runs.
     pub zone: Option<Zone>,
     /// The account that owns the reservation.
-    pub account: Option<String>,
+    pub account: Option<Account>,
     /// The `Name` tag (untrusted text: cleaned when shown).
     pub name: Option<String>,
     /// Its EBS volumes and the device each is attached as.

@@ -726,7 +726,7 @@ impl<'e> Examination<'e> {
                     .iter()
                     .find_map(|v| v.desc.and_then(|d| d.zone.as_ref()))
             })
-            .map(|z| z.region());
+            .and_then(|z| z.region());
         Finding {
             instance_id: self.id.clone(),
             instance_type: self.desc.and_then(|d| d.instance_type.clone()),
@@ -1306,7 +1306,7 @@ impl<'e> Examination<'e> {
             {
                 lines.push(format!(
                     "CloudWatch alarm {} went {} at {} ({})",
-                    start_doctor_core::render::untrusted::one_line(&alarm.name),
+                    start_doctor_core::text::one_line(&alarm.name),
                     alarm.state,
                     alarm.time.to_rfc3339(),
                     alarm.metrics.join(", ")

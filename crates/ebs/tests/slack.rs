@@ -3,7 +3,7 @@
 
 use chrono::{TimeZone, Utc};
 use serde_json::Value;
-use start_doctor_core::render::slack::{FIELD_MAX, HEADER_MAX, SECTION_MAX};
+use start_doctor_core::slack::{FIELD_MAX, HEADER_MAX, SECTION_MAX};
 use start_doctor_ebs::render::slack;
 use start_doctor_ebs::{Finding, Options};
 

@@ -2,18 +2,16 @@
 //! `GetQueryExecution` until it ends (reporting its state), then every page
 //! of `GetQueryResults` read as CloudTrail records.
 
-use std::time::Instant;
-
 use aws_sdk_athena::types::{QueryExecutionState, ResultConfiguration};
 use aws_sdk_athena::Client;
-use start_doctor_core::read::read_query_rows;
+use start_doctor_start::read::read_query_rows;
 
-use crate::{QueryOutcome, RemoteError, Wait};
+use crate::{wait_for, QueryOutcome, QueryState, RemoteError, Wait};
 
 /// What to run where.
 #[derive(Clone, Debug)]
 pub struct AthenaQuery {
-    /// The SQL (from `start_doctor_core::query::evidence_sql`).
+    /// The SQL (from `start_doctor_start::query::evidence_sql`).
     pub sql: String,
     /// The workgroup.
     pub workgroup: String,
@@ -45,8 +43,7 @@ pub async fn run(
         .await
         .map_err(|e| RemoteError::call("StartQueryExecution", &e))?;
     let id = started.query_execution_id().unwrap_or_default().to_owned();
-    let since = Instant::now();
-    loop {
+    wait_for(&id, wait, &mut progress, || async {
         let execution = client
             .get_query_execution()
             .query_execution_id(&id)
@@ -63,32 +60,23 @@ pub async fn run(
             .and_then(|e| e.statistics())
             .and_then(|s| s.data_scanned_in_bytes())
             .unwrap_or(0);
-        progress(&format!(
+        let line = format!(
             "athena query {id}: {} ({scanned} bytes scanned)",
             state.as_str()
-        ));
-        match state {
-            QueryExecutionState::Succeeded => break,
-            QueryExecutionState::Failed | QueryExecutionState::Cancelled => {
-                return Err(RemoteError::QueryFailed {
-                    id,
-                    state: state.as_str().to_owned(),
-                    reason: status
-                        .and_then(|s| s.state_change_reason())
-                        .unwrap_or("no reason given")
-                        .to_owned(),
-                })
-            }
-            _ if since.elapsed() >= wait.timeout => {
-                return Err(RemoteError::QueryTimeout {
-                    id,
-                    state: state.as_str().to_owned(),
-                    waited: since.elapsed(),
-                })
-            }
-            _ => tokio::time::sleep(wait.poll).await,
-        }
-    }
+        );
+        let verdict = match state {
+            QueryExecutionState::Succeeded => QueryState::Succeeded,
+            QueryExecutionState::Failed | QueryExecutionState::Cancelled => QueryState::Failed {
+                reason: status
+                    .and_then(|s| s.state_change_reason())
+                    .unwrap_or("no reason given")
+                    .to_owned(),
+            },
+            _ => QueryState::Running,
+        };
+        Ok((verdict, state.as_str().to_owned(), line))
+    })
+    .await?;
 
     let mut header: Option<Vec<String>> = None;
     let mut rows: Vec<Vec<(String, String)>> = Vec::new();

@@ -2,15 +2,13 @@
 //! until it ends (reporting its state), then every page of
 //! `GetQueryResults` read as CloudTrail records.
 
-use std::time::Instant;
-
 use aws_sdk_cloudtrail::types::QueryStatus;
 use aws_sdk_cloudtrail::Client;
-use start_doctor_core::read::read_query_rows;
+use start_doctor_start::read::read_query_rows;
 
-use crate::{QueryOutcome, RemoteError, Wait};
+use crate::{wait_for, QueryOutcome, QueryState, RemoteError, Wait};
 
-/// Runs `sql` (from `start_doctor_core::query::evidence_sql`, which names
+/// Runs `sql` (from `start_doctor_start::query::evidence_sql`, which names
 /// the event data store) and reads its result.
 pub async fn run(
     client: &Client,
@@ -25,8 +23,7 @@ pub async fn run(
         .await
         .map_err(|e| RemoteError::call("StartQuery", &e))?;
     let id = started.query_id().unwrap_or_default().to_owned();
-    let since = Instant::now();
-    loop {
+    wait_for(&id, wait, &mut progress, || async {
         let described = client
             .describe_query()
             .query_id(&id)
@@ -41,32 +38,25 @@ pub async fn run(
             .query_statistics()
             .and_then(|s| s.bytes_scanned())
             .unwrap_or(0);
-        progress(&format!(
+        let line = format!(
             "lake query {id}: {} ({scanned} bytes scanned)",
             status.as_str()
-        ));
-        match status {
-            QueryStatus::Finished => break,
+        );
+        let verdict = match status {
+            QueryStatus::Finished => QueryState::Succeeded,
             QueryStatus::Failed | QueryStatus::Cancelled | QueryStatus::TimedOut => {
-                return Err(RemoteError::QueryFailed {
-                    id,
-                    state: status.as_str().to_owned(),
+                QueryState::Failed {
                     reason: described
                         .error_message()
                         .unwrap_or("no reason given")
                         .to_owned(),
-                })
+                }
             }
-            _ if since.elapsed() >= wait.timeout => {
-                return Err(RemoteError::QueryTimeout {
-                    id,
-                    state: status.as_str().to_owned(),
-                    waited: since.elapsed(),
-                })
-            }
-            _ => tokio::time::sleep(wait.poll).await,
-        }
-    }
+            _ => QueryState::Running,
+        };
+        Ok((verdict, status.as_str().to_owned(), line))
+    })
+    .await?;
 
     let mut rows: Vec<Vec<(String, String)>> = Vec::new();
     let mut next: Option<String> = None;

@@ -1,10 +1,10 @@
 //! start-doctor where the evidence lives: a CloudTrail archive read in place
-//! in S3 ([`s3`]), the evidence query of [`start_doctor_core::query`] run on
-//! Athena ([`athena`]) or CloudTrail Lake ([`lake`]), and the EBS evidence
-//! of `start-doctor ebs --live` gathered from the account ([`ebs`]).
-//! Everything here is I/O; what is read is handed to the doctors' readers,
-//! so a record from S3, a query result or a live describe call is diagnosed
-//! like one from a local file.
+//! in S3 ([`s3`]), the evidence query of [`start_doctor_start::query`] run
+//! on Athena ([`athena`]) or CloudTrail Lake ([`lake`]), and the EBS
+//! evidence of `start-doctor ebs --live` gathered from the account
+//! ([`ebs`]). Everything here is I/O; what is read is handed to the
+//! doctors' readers, so a record from S3, a query result or a live describe
+//! call is diagnosed like one from a local file.
 //!
 //! Only the `start-doctor` CLI's `aws` feature builds this crate, so that
 //! the default build compiles no AWS SDK.
@@ -18,7 +18,7 @@ pub mod s3;
 
 use std::time::Duration;
 
-use start_doctor_core::Document;
+use start_doctor_start::Document;
 
 /// Why a remote read or query failed as a whole.
 #[derive(Debug, thiserror::Error)]
@@ -85,6 +85,60 @@ impl Default for Wait {
         Self {
             poll: Duration::from_secs(2),
             timeout: Duration::from_secs(30 * 60),
+        }
+    }
+}
+
+/// Where a running query stands, as its engine answers a status call.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum QueryState {
+    /// Queued or running: ask again.
+    Running,
+    /// Finished: read the result.
+    Succeeded,
+    /// Ended without a result, with the engine's reason.
+    Failed {
+        /// The reason the engine gave.
+        reason: String,
+    },
+}
+
+/// Asks `status` for the state of query `id` every [`Wait::poll`] until it
+/// ends, telling `progress` each line `status` gives with it: `Ok` when it
+/// succeeded; its failure (with the engine's state and reason), or a
+/// timeout after [`Wait::timeout`], otherwise. The one polling loop of the
+/// Athena and CloudTrail Lake runs.
+pub async fn wait_for<F, Fut>(
+    id: &str,
+    wait: Wait,
+    mut progress: impl FnMut(&str),
+    mut status: F,
+) -> Result<(), RemoteError>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<(QueryState, String, String), RemoteError>>,
+{
+    let since = tokio::time::Instant::now();
+    loop {
+        let (state, name, line) = status().await?;
+        progress(&line);
+        match state {
+            QueryState::Succeeded => return Ok(()),
+            QueryState::Failed { reason } => {
+                return Err(RemoteError::QueryFailed {
+                    id: id.to_owned(),
+                    state: name,
+                    reason,
+                })
+            }
+            QueryState::Running if since.elapsed() >= wait.timeout => {
+                return Err(RemoteError::QueryTimeout {
+                    id: id.to_owned(),
+                    state: name,
+                    waited: since.elapsed(),
+                })
+            }
+            QueryState::Running => tokio::time::sleep(wait.poll).await,
         }
     }
 }

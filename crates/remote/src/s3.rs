@@ -1,18 +1,17 @@
-//! A CloudTrail archive read in place in S3: `ListObjectsV2` walks the
-//! prefix one folder level at a time (delimiter `/`), so that the
-//! selection's layout decisions (`Selection::admits_components`) prune whole
-//! accounts, regions and days before they are listed; the objects left are
-//! fetched with a bounded number of parallel `GetObject` calls and parsed on
-//! the blocking pool. Memory is bounded by the concurrency times the size of
-//! one object (CloudTrail log files are small), plus the evidence kept.
-//! Retries are the SDK's standard ones.
+//! An `AWSLogs` archive (CloudTrail, VPC Flow Logs) read in place in S3:
+//! `ListObjectsV2` walks the prefix one folder level at a time (delimiter
+//! `/`), so that the selection's layout decisions
+//! (`Selection::admits_components`) prune whole accounts, regions, days
+//! and hours before they are listed; the objects left are fetched with a
+//! bounded number of parallel `GetObject` calls and parsed, by the doctor's
+//! own parser, on the blocking pool. Memory is bounded by the concurrency
+//! times the size of one object (log files are small), plus what the parser
+//! keeps. Retries are the SDK's standard ones.
 
 use std::sync::Arc;
 
 use aws_sdk_s3::Client;
-use start_doctor_core::read::looks_readable;
 use start_doctor_core::selection::Selection;
-use start_doctor_core::{read_document, Document};
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
@@ -50,21 +49,22 @@ impl S3Location {
 
 /// One object read (or not).
 #[derive(Debug)]
-pub struct ObjectRead {
+pub struct ObjectRead<T> {
     /// `s3://bucket/key`.
     pub uri: String,
     /// Its size.
     pub bytes: u64,
-    /// What it held; `Ok(None)` for an object that is neither JSON nor gzip
-    /// nor a query result; `Err` with the reason it could not be read.
-    pub outcome: Result<Option<Document>, String>,
+    /// What the parser made of it; `Ok(None)` for an object the parser
+    /// passes over (not its kind of file); `Err` with the reason it could
+    /// not be read.
+    pub outcome: Result<Option<T>, String>,
 }
 
 /// Everything read under one location.
-#[derive(Debug, Default)]
-pub struct ArchiveRead {
+#[derive(Debug)]
+pub struct ArchiveRead<T> {
     /// The objects, in no particular order.
-    pub objects: Vec<ObjectRead>,
+    pub objects: Vec<ObjectRead<T>>,
     /// Folders and objects the selection ruled out without reading them.
     pub skipped: usize,
     /// `ListObjectsV2` calls made.
@@ -85,17 +85,29 @@ pub struct Progress {
 /// How many `GetObject` calls run at once.
 pub const CONCURRENCY: usize = 32;
 
-/// Lists the selected objects under `location`, then reads them with at
-/// most [`CONCURRENCY`] requests in flight. A failed listing fails the read;
-/// a failed object is one [`ObjectRead`] error and the rest goes on.
-pub async fn read_archive(
+/// Lists the objects under `location` that can hold what `selection` asks
+/// of `service` (the layout's service folder: `CloudTrail`,
+/// `vpcflowlogs`), then reads them with at most [`CONCURRENCY`] requests in
+/// flight, each parsed by `parse`. A failed listing fails the read; a
+/// failed object is one [`ObjectRead`] error and the rest goes on.
+pub async fn read_archive<T, P>(
     client: &Client,
     location: &S3Location,
-    selection: &Selection,
+    (selection, service): (&Selection, &str),
+    parse: P,
     mut progress: impl FnMut(Progress),
-) -> Result<ArchiveRead, RemoteError> {
-    let mut read = ArchiveRead::default();
-    let keys = list(client, location, selection, &mut read).await?;
+) -> Result<ArchiveRead<T>, RemoteError>
+where
+    T: Send + 'static,
+    P: Fn(&[u8]) -> Result<Option<T>, String> + Send + Sync + 'static,
+{
+    let mut read = ArchiveRead {
+        objects: Vec::new(),
+        skipped: 0,
+        list_calls: 0,
+    };
+    let keys = list(client, location, selection, service, &mut read).await?;
+    let parse = Arc::new(parse);
     let mut state = Progress {
         listed: keys.len(),
         ..Progress::default()
@@ -108,6 +120,7 @@ pub async fn read_archive(
         let bucket = location.bucket.clone();
         let uri = location.uri(&key);
         let permits = Arc::clone(&permits);
+        let parse = Arc::clone(&parse);
         tasks.spawn(async move {
             let Ok(_permit) = permits.acquire_owned().await else {
                 return ObjectRead {
@@ -164,20 +177,14 @@ async fn fetch(client: &Client, bucket: &str, key: &str) -> Result<Vec<u8>, Stri
     Ok(body.into_bytes().to_vec())
 }
 
-fn parse(bytes: &[u8]) -> Result<Option<Document>, String> {
-    if !looks_readable(bytes) {
-        return Ok(None);
-    }
-    read_document(bytes).map(Some).map_err(|e| e.to_string())
-}
-
 /// The keys (and sizes) to read: a folder-by-folder walk that never lists
 /// what the selection rules out. Without a selection, one flat listing.
-async fn list(
+async fn list<T>(
     client: &Client,
     location: &S3Location,
     selection: &Selection,
-    read: &mut ArchiveRead,
+    service: &str,
+    read: &mut ArchiveRead<T>,
 ) -> Result<Vec<(String, u64)>, RemoteError> {
     let flat = selection.is_everything();
     let mut keys = Vec::new();
@@ -202,7 +209,7 @@ async fn list(
                 let Some(folder) = folder.prefix() else {
                     continue;
                 };
-                if selection.admits_components(folder.split('/')) {
+                if selection.admits_components(folder.split('/'), service) {
                     folders.push(folder.to_owned());
                 } else {
                     read.skipped += 1;
@@ -213,7 +220,7 @@ async fn list(
                 if key.ends_with('/') {
                     continue;
                 }
-                if flat || selection.admits_components(key.split('/')) {
+                if flat || selection.admits_components(key.split('/'), service) {
                     let size = object.size().and_then(|s| u64::try_from(s).ok());
                     keys.push((key.to_owned(), size.unwrap_or(0)));
                 } else {

@@ -16,9 +16,9 @@ use aws_sdk_cloudtrail::operation::get_query_results::GetQueryResultsOutput as L
 use aws_sdk_cloudtrail::operation::start_query::StartQueryOutput;
 use aws_sdk_cloudtrail::types::QueryStatus;
 use aws_smithy_mocks::{mock, mock_client, RuleMode};
-use start_doctor_core::query::COLUMNS;
 use start_doctor_remote::athena::{self, AthenaQuery};
 use start_doctor_remote::{lake, RemoteError, Wait};
+use start_doctor_start::query::COLUMNS;
 use start_doctor_testkit::fixtures::expected;
 
 use super::{evidence_rows, pinned_of};

@@ -7,9 +7,11 @@ use aws_sdk_s3::config::{Credentials, Region};
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{BucketLocationConstraint, CreateBucketConfiguration};
 use chrono::{DateTime, Utc};
+use start_doctor_core::ids::{Account, Region as AwsRegion};
 use start_doctor_core::selection::Selection;
-use start_doctor_core::Document;
 use start_doctor_remote::s3::{read_archive, ArchiveRead, S3Location};
+use start_doctor_start::read::{looks_readable, read_document};
+use start_doctor_start::Document;
 use start_doctor_testkit::fixtures::{expected, repo};
 
 use super::pinned_of;
@@ -79,7 +81,15 @@ async fn bucket(client: &aws_sdk_s3::Client, name: &str) -> S3Location {
     S3Location::parse(&format!("s3://{name}/trail/")).expect("uri")
 }
 
-fn documents(read: &ArchiveRead) -> Vec<Document> {
+/// The start doctor's reading of an object, as the CLI does it.
+fn parse(bytes: &[u8]) -> Result<Option<Document>, String> {
+    if !looks_readable(bytes) {
+        return Ok(None);
+    }
+    read_document(bytes).map(Some).map_err(|e| e.to_string())
+}
+
+fn documents(read: &ArchiveRead<Document>) -> Vec<Document> {
     read.objects
         .iter()
         .filter_map(|o| o.outcome.as_ref().ok().cloned().flatten())
@@ -99,13 +109,15 @@ async fn the_selection_lists_and_reads_only_the_days_and_accounts_asked_for() {
     let selection = Selection {
         since: Some(time("2026-11-20T00:00:00Z")),
         until: Some(time("2026-11-20T23:59:59Z")),
-        accounts: vec!["111122223333".into()],
-        regions: vec!["eu-west-1".into()],
+        accounts: vec![Account::parse("111122223333").expect("account")],
+        regions: vec![AwsRegion::parse("eu-west-1").expect("region")],
     };
     let mut last = None;
-    let read = read_archive(&client, &location, &selection, |p| last = Some(p))
-        .await
-        .expect("read the bucket");
+    let read = read_archive(&client, &location, (&selection, "CloudTrail"), parse, |p| {
+        last = Some(p)
+    })
+    .await
+    .expect("read the bucket");
     let errors: Vec<_> = read
         .objects
         .iter()
@@ -127,9 +139,15 @@ async fn the_selection_lists_and_reads_only_the_days_and_accounts_asked_for() {
 async fn without_a_selection_every_object_is_read_and_a_bad_one_costs_only_itself() {
     let client = client().await;
     let location = bucket(&client, "trail-everything").await;
-    let read = read_archive(&client, &location, &Selection::default(), |_| {})
-        .await
-        .expect("read the bucket");
+    let read = read_archive(
+        &client,
+        &location,
+        (&Selection::default(), "CloudTrail"),
+        parse,
+        |_| {},
+    )
+    .await
+    .expect("read the bucket");
     assert_eq!(read.objects.len(), 5);
     assert_eq!(read.list_calls, 1, "one flat listing without a selection");
     let mut bad: Vec<&str> = read
@@ -153,8 +171,14 @@ async fn without_a_selection_every_object_is_read_and_a_bad_one_costs_only_itsel
 async fn a_missing_bucket_is_one_error_naming_the_call() {
     let client = client().await;
     let location = S3Location::parse("s3://no-such-trail-bucket/AWSLogs/").expect("uri");
-    let error = read_archive(&client, &location, &Selection::default(), |_| {})
-        .await
-        .expect_err("no bucket");
+    let error = read_archive(
+        &client,
+        &location,
+        (&Selection::default(), "CloudTrail"),
+        parse,
+        |_| {},
+    )
+    .await
+    .expect_err("no bucket");
     assert!(error.to_string().contains("ListObjectsV2"), "{error}");
 }

@@ -6,13 +6,13 @@ mod queries;
 mod s3;
 
 use serde_json::Value;
-use start_doctor_core::{Document, EvidenceSet};
+use start_doctor_start::{Document, EvidenceSet};
 use start_doctor_testkit::fixtures::{pinned_diagnoses, repo};
 
 /// The diagnoses of a document, as the oracles pin them.
 fn pinned_of(documents: impl IntoIterator<Item = Document>) -> Value {
     let set: EvidenceSet = documents.into_iter().flat_map(|d| d.evidence).collect();
-    pinned_diagnoses(&start_doctor_core::diagnose(&set))
+    pinned_diagnoses(&start_doctor_start::diagnose(&set))
 }
 
 /// The rows of the committed Lake result (`events/lake-results`), as

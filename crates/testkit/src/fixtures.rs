@@ -6,7 +6,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use serde_json::Value;
-use start_doctor_core::{read_document, Diagnosis, Evidence, EvidenceSet};
+use start_doctor_start::{read_document, Diagnosis, Evidence, EvidenceSet};
 
 /// The repository root.
 pub fn repo() -> PathBuf {
@@ -25,7 +25,7 @@ pub fn scenario_files(name: &str) -> Vec<PathBuf> {
         for path in entries {
             if path.is_dir() {
                 walk(&path, out);
-            } else if start_doctor_core::read::looks_readable(&fs::read(&path).unwrap()) {
+            } else if start_doctor_start::read::looks_readable(&fs::read(&path).unwrap()) {
                 out.push(path);
             }
         }
@@ -57,7 +57,7 @@ pub fn scenario_evidence(name: &str) -> Vec<Evidence> {
 /// Diagnoses a scenario through the library.
 pub fn diagnose_scenario(name: &str) -> Vec<Diagnosis> {
     let set: EvidenceSet = scenario_evidence(name).into_iter().collect();
-    start_doctor_core::diagnose(&set)
+    start_doctor_start::diagnose(&set)
 }
 
 /// The fields of a diagnosis that the oracles pin.

@@ -119,6 +119,23 @@ impl SlackReceiver {
         );
     }
 
+    /// Makes the next `n` requests slow: each is done (a post is made and
+    /// recorded) and answered `secs` seconds late, as a Slack slower than
+    /// the client's timeout.
+    pub fn slow_next(&self, n: u32, secs: f64) {
+        self.request(
+            "POST",
+            "/_control",
+            &json!({"slow_next": n, "slow_seconds": secs}),
+        );
+    }
+
+    /// Gives the token these scopes (the default: `chat:write` and
+    /// `channels:history`).
+    pub fn scopes(&self, scopes: &[&str]) {
+        self.request("POST", "/_control", &json!({ "scopes": scopes }));
+    }
+
     /// Enforces Slack's rate tiers: at most `limits[method]` requests per
     /// sliding minute per method (`chat.postMessage`, `chat.update`,
     /// `webhook`), answering 429 with the `Retry-After` until a slot frees.

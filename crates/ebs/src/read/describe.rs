@@ -10,7 +10,7 @@ use serde_json::value::RawValue;
 
 use super::document::each_item;
 use super::Document;
-use crate::ids::{InstanceId, InstanceType, SnapshotId, VolumeId, Zone};
+use crate::ids::{Account, InstanceId, InstanceType, SnapshotId, VolumeId, Zone};
 use crate::model::{
     mb_to_mib, Ceiling, FastRestore, FsrState, Initialization, InitializationType, Instance,
     TypeLimits, Volume, VolumeStatus, VolumeType,
@@ -95,7 +95,7 @@ pub(super) fn read_instances(raw: &RawValue, doc: &mut Document) {
     each_item(raw, "describe-instances reservation", doc, |raw, doc| {
         let reservation: RawReservation =
             serde_json::from_str(raw.get()).map_err(|e| e.to_string())?;
-        let owner = reservation.owner_id.filter(|o| crate::ids::is_account(o));
+        let owner = reservation.owner_id.as_deref().and_then(Account::parse);
         for raw in reservation.instances {
             match instance(raw, owner.clone()) {
                 Ok(i) => doc.instances.push(i),
@@ -108,7 +108,7 @@ pub(super) fn read_instances(raw: &RawValue, doc: &mut Document) {
     });
 }
 
-fn instance(raw: &RawValue, account: Option<String>) -> Result<Instance, String> {
+fn instance(raw: &RawValue, account: Option<Account>) -> Result<Instance, String> {
     let i: RawInstance = serde_json::from_str(raw.get()).map_err(|e| e.to_string())?;
     let id = InstanceId::parse(&i.instance_id)
         .ok_or_else(|| format!("bad InstanceId {:?}", i.instance_id))?;

@@ -221,8 +221,8 @@ pub fn looks_readable(bytes: &[u8]) -> bool {
 /// Reads one document (gzip detected by its magic number, decompressed up
 /// to the project's 1 GiB cap; a byte order mark removed).
 pub fn read_document(bytes: &[u8]) -> Result<Document, DocumentError> {
-    let plain = start_doctor_core::read::plain_content(bytes)
-        .map_err(|e| DocumentError::Gzip(e.to_string()))?;
+    let plain = start_doctor_core::input::decode(bytes)
+        .map_err(|e| DocumentError::Gzip(e.0.to_string()))?;
     document::read_json(&plain)
 }
 

@@ -28,8 +28,8 @@ fn describe_instances_keeps_type_zone_volumes_and_name() {
         Some("m5.large")
     );
     assert_eq!(
-        i.zone.as_ref().map(|z| z.region()),
-        Some("eu-west-1".to_owned())
+        i.zone.as_ref().and_then(|z| z.region()).as_deref(),
+        Some("eu-west-1")
     );
     assert_eq!(i.account.as_deref(), Some("111122223333"));
     assert_eq!(i.name.as_deref(), Some("reports-db"));

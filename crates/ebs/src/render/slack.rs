@@ -6,8 +6,10 @@
 //! field 2,000 characters, 10 fields per section).
 
 use chrono::{DateTime, Utc};
-use serde_json::{json, Value};
-use start_doctor_core::render::slack::{code, escape, fit, FIELD_MAX, HEADER_MAX, SECTION_MAX};
+use serde_json::Value;
+use start_doctor_core::slack::{
+    code, context, escape, field, fields, header, link, message as slack_message, reply, section,
+};
 
 use crate::finding::{Cause, Finding};
 use crate::limits::LimitSource;
@@ -29,34 +31,21 @@ pub fn title(cause: Cause) -> &'static str {
     }
 }
 
-fn mrkdwn(text: String) -> Value {
-    json!({ "type": "mrkdwn", "text": text, "verbatim": true })
-}
-
-fn section(text: String) -> Value {
-    json!({ "type": "section", "text": mrkdwn(fit(&text, SECTION_MAX)) })
-}
-
-fn field(label: &str, value: String) -> Value {
-    mrkdwn(fit(&format!("*{label}*\n{value}"), FIELD_MAX))
-}
-
 fn instance_link(f: &Finding) -> String {
-    match start_doctor_core::console::instance(f.region.as_deref(), &f.instance_id) {
-        Some(url) => format!("<{url}|{}>", f.instance_id),
-        None => f.instance_id.to_string(),
-    }
+    link(
+        start_doctor_core::console::instance(f.region.as_ref(), &f.instance_id),
+        f.instance_id.as_str(),
+    )
 }
 
 /// The message for one finding: a JSON object with `text` (the
 /// notification fallback) and `blocks`.
 pub fn message(f: &Finding) -> Value {
-    let header = format!("EBS: {} on {}", title(f.cause), f.instance_id);
     let mut blocks = vec![
-        json!({ "type": "header", "text": { "type": "plain_text", "text": fit(&header, HEADER_MAX), "emoji": true } }),
+        header(&format!("EBS: {} on {}", title(f.cause), f.instance_id)),
         section(escape(&f.summary)),
     ];
-    let mut fields = Vec::new();
+    let mut list = Vec::new();
     let name = f
         .name
         .as_deref()
@@ -67,7 +56,7 @@ pub fn message(f: &Finding) -> Value {
         .as_ref()
         .map(|t| format!(" · {}", code(t.as_str())))
         .unwrap_or_default();
-    fields.push(field(
+    list.push(field(
         "Instance",
         format!("{}{name}{kind}", instance_link(f)),
     ));
@@ -78,9 +67,9 @@ pub fn message(f: &Finding) -> Value {
         .collect::<Vec<_>>()
         .join(" / ");
     if !place.is_empty() {
-        fields.push(field("Account / region", place));
+        list.push(field("Account / region", place));
     }
-    fields.push(field("Cause", format!("`{}`", f.cause.as_str())));
+    list.push(field("Cause", format!("`{}`", f.cause.as_str())));
     if !f.volume_ids.is_empty() {
         let shown: Vec<&str> = f.volume_ids.iter().take(20).map(|v| v.as_str()).collect();
         let more = f.volume_ids.len().saturating_sub(shown.len());
@@ -89,10 +78,10 @@ pub fn message(f: &Finding) -> Value {
         } else {
             String::new()
         };
-        fields.push(field("Volumes", format!("{}{tail}", shown.join(", "))));
+        list.push(field("Volumes", format!("{}{tail}", shown.join(", "))));
     }
     if let Some(w) = f.window {
-        fields.push(field(
+        list.push(field(
             "Window (UTC)",
             format!(
                 "{} to {}\n{} minutes",
@@ -113,7 +102,7 @@ pub fn message(f: &Finding) -> Value {
         )
     };
     if f.peak_demand.iops.is_some() || f.peak_demand.throughput_mibps.is_some() {
-        fields.push(field(
+        list.push(field(
             "Peak demand",
             rate(f.peak_demand.iops, f.peak_demand.throughput_mibps),
         ));
@@ -125,13 +114,12 @@ pub fn message(f: &Finding) -> Value {
             LimitSource::InstanceMaximum => "Limit (instance maximum)",
             LimitSource::InstanceBaseline => "Limit (instance baseline)",
         };
-        fields.push(field(label, rate(f.limit.iops, f.limit.throughput_mibps)));
+        list.push(field(label, rate(f.limit.iops, f.limit.throughput_mibps)));
     }
     if let Some(l) = f.read_latency_ms {
-        fields.push(field("Read latency", format!("{l:.1} ms")));
+        list.push(field("Read latency", format!("{l:.1} ms")));
     }
-    fields.truncate(10);
-    blocks.push(json!({ "type": "section", "fields": fields }));
+    blocks.push(fields(list));
 
     let chart = super::chart::rows(&f.chart);
     if !chart.is_empty() {
@@ -163,12 +151,12 @@ pub fn message(f: &Finding) -> Value {
         let commands: Vec<String> = f.remediation.commands.iter().map(|c| code(c)).collect();
         blocks.push(section(format!("*Commands*\n{}", commands.join("\n"))));
     }
-    let mut context = vec![format!(
+    let mut notes = vec![format!(
         "start-doctor ebs · {} evidence lines",
         f.evidence.len()
     )];
     if !f.contributing.is_empty() {
-        context.push(format!(
+        notes.push(format!(
             "also seen: {}",
             f.contributing
                 .iter()
@@ -177,28 +165,18 @@ pub fn message(f: &Finding) -> Value {
                 .join(", ")
         ));
     }
-    blocks.push(json!({
-        "type": "context",
-        "elements": [mrkdwn(fit(&context.join(" · "), FIELD_MAX))]
-    }));
-    json!({ "text": fit(&escape(&f.summary), SECTION_MAX), "blocks": blocks })
+    blocks.push(context(&notes.join(" · ")));
+    slack_message(&escape(&f.summary), blocks)
 }
 
 /// The thread reply that says the finding cleared: the instance is no
 /// longer held by that cause since `since`.
 pub fn resolved_reply(f: &Finding, since: DateTime<Utc>) -> Value {
-    let text = fit(
-        &format!(
-            "Resolved: {} is no longer held by {} (`{}`) since {}.",
-            f.instance_id,
-            title(f.cause),
-            f.cause.as_str(),
-            since.format("%Y-%m-%d %H:%M UTC")
-        ),
-        SECTION_MAX,
-    );
-    json!({
-        "text": text,
-        "blocks": [{ "type": "section", "text": mrkdwn(text) }]
-    })
+    reply(&format!(
+        "Resolved: {} is no longer held by {} (`{}`) since {}.",
+        f.instance_id,
+        title(f.cause),
+        f.cause.as_str(),
+        since.format("%Y-%m-%d %H:%M UTC")
+    ))
 }

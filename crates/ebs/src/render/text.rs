@@ -5,7 +5,7 @@
 
 use std::fmt::Write;
 
-use start_doctor_core::render::untrusted::one_line;
+use start_doctor_core::text::one_line;
 
 use crate::finding::{Cause, Finding};
 use crate::limits::LimitSource;
@@ -36,8 +36,8 @@ fn finding(out: &mut String, f: &Finding) {
     }
     for part in [
         f.instance_type.as_ref().map(|t| t.to_string()),
-        f.account.clone(),
-        f.region.clone(),
+        f.account.as_ref().map(|a| a.to_string()),
+        f.region.as_ref().map(|r| r.to_string()),
     ]
     .into_iter()
     .flatten()

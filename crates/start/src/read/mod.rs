@@ -1,0 +1,168 @@
+//! Reading evidence from the documents people and AWS hand us.
+//!
+//! [`read_document`] takes the bytes of one file (or one Lambda payload),
+//! detects what it holds from the content alone and returns the evidence in
+//! it. Supported: a single EventBridge event, a JSON array or JSON Lines of
+//! events, a bare CloudTrail record, a CloudTrail log file
+//! (`{"Records": [...]}`, plain or gzip), `aws cloudtrail lookup-events`
+//! output, `aws ec2 describe-instances` / `describe-volumes` /
+//! `aws kms describe-key` output, for preflight `aws iam
+//! get-account-authorization-details` output and key policies
+//! (`{"KeyArn": ..., "Policy": ...}`), and the results of the evidence
+//! query (`start-doctor query`): Athena CSV and CloudTrail Lake
+//! `GetQueryResults` JSON.
+//!
+//! A document that cannot be read (bad gzip, bad JSON, a shape that is none
+//! of these) is an error. A readable document holding one malformed event
+//! yields the other events plus an [`EventProblem`] naming the bad one, so
+//! nothing else is lost.
+
+mod authorization;
+mod cloudtrail;
+mod describe;
+mod document;
+mod eventbridge;
+mod results;
+mod sink;
+
+use std::fmt;
+
+use start_doctor_core::input::{self, strip_bom};
+
+use crate::evidence::Evidence;
+
+/// One event that was recognised but could not be used.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EventProblem {
+    /// The line of the document the event starts on, when known.
+    pub line: Option<usize>,
+    /// The event's id (EventBridge `id` or CloudTrail `eventID`), when known.
+    pub event_id: Option<String>,
+    /// What is wrong with it.
+    pub message: String,
+}
+
+impl EventProblem {
+    pub(crate) fn new(event_id: Option<String>, message: impl Into<String>) -> Self {
+        Self {
+            line: None,
+            event_id,
+            message: message.into(),
+        }
+    }
+}
+
+impl fmt::Display for EventProblem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let Some(line) = self.line {
+            write!(f, "line {line}: ")?;
+        }
+        if let Some(id) = &self.event_id {
+            write!(f, "event {id}: ")?;
+        }
+        f.write_str(&self.message)
+    }
+}
+
+/// Why a whole document could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum DocumentError {
+    /// The content starts like gzip but does not decompress, or
+    /// decompresses to more than [`MAX_DECOMPRESSED`] bytes.
+    #[error("gzip data is corrupt, truncated or too large: {0}")]
+    Gzip(#[source] std::io::Error),
+    /// The content is not JSON.
+    #[error("invalid JSON at line {line}, column {column}: {message}")]
+    Json {
+        /// 1-based line of the error.
+        line: usize,
+        /// 1-based column of the error.
+        column: usize,
+        /// The parser's message without its position.
+        message: String,
+    },
+    /// Valid JSON, but not a shape start-doctor reads.
+    #[error("line {line}: {message}")]
+    Shape {
+        /// 1-based line of the offending value.
+        line: usize,
+        /// What was found.
+        message: String,
+    },
+}
+
+impl DocumentError {
+    /// The line the error is on, when it has one.
+    pub fn line(&self) -> Option<usize> {
+        match self {
+            Self::Gzip(_) => None,
+            Self::Json { line, .. } | Self::Shape { line, .. } => Some(*line),
+        }
+    }
+}
+
+/// What one document held.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Document {
+    /// The evidence found, in document order (not yet deduplicated).
+    pub evidence: Vec<Evidence>,
+    /// Events that were recognised but unusable.
+    pub problems: Vec<EventProblem>,
+}
+
+/// The most one gzip document may decompress to.
+pub use start_doctor_core::input::MAX_DECOMPRESSED;
+
+/// Whether `bytes` look like something [`read_document`] reads: gzip,
+/// JSON starting with an object or an array, or an Athena CSV result. Used
+/// to pass over unrelated files (READMEs, scripts) when walking a
+/// directory.
+pub fn looks_readable(bytes: &[u8]) -> bool {
+    input::is_gzip(bytes)
+        || results::looks_like_csv(strip_bom(bytes))
+        || matches!(
+            strip_bom(bytes).iter().find(|b| !b.is_ascii_whitespace()),
+            Some(b'{' | b'[') | None
+        )
+}
+
+/// Reads one document. Gzip is detected by its magic number, the JSON shape
+/// by its keys; the file name plays no part.
+pub fn read_document(bytes: &[u8]) -> Result<Document, DocumentError> {
+    let plain = input::decode(bytes).map_err(|e| DocumentError::Gzip(e.0))?;
+    read_plain(&plain)
+}
+
+/// Reads the rows of the evidence query as an engine API returns them
+/// (Athena `GetQueryResults`, Lake `GetQueryResults`): each row a list of
+/// (column, value) pairs, an empty value standing for null. The columns are
+/// those of [`crate::query::COLUMNS`] or of the standard CloudTrail table.
+pub fn read_query_rows<R>(rows: impl IntoIterator<Item = R>) -> Document
+where
+    R: IntoIterator<Item = (String, String)>,
+{
+    let mut document = Document::default();
+    for row in rows {
+        let row: Vec<(String, String)> = row
+            .into_iter()
+            .map(|(column, value)| (column.to_ascii_lowercase(), value))
+            .collect();
+        let mut sink = sink::Sink::default();
+        results::read_row(row.iter().map(|(c, v)| (c.as_str(), v.clone())), &mut sink);
+        let (evidence, problems) = sink.into_parts();
+        document.evidence.extend(evidence);
+        document.problems.extend(problems);
+    }
+    document
+}
+
+/// Reads decompressed content: an Athena CSV result or JSON.
+fn read_plain(bytes: &[u8]) -> Result<Document, DocumentError> {
+    if results::looks_like_csv(bytes) {
+        return results::read_csv(bytes);
+    }
+    document::read_json(bytes)
+}
+
+#[cfg(test)]
+mod tests;

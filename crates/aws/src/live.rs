@@ -145,6 +145,16 @@ impl AwsLiveChecks {
         }
     }
 
+    /// Reads `account` (in the home Region) with the given clients instead
+    /// of assuming its role: tests mix emulated and mocked services.
+    pub fn with_clients_for(self, account: &str, clients: Clients) -> Self {
+        self.assumed
+            .try_lock()
+            .map(|mut cache| cache.insert((Some(account.to_owned()), None), clients))
+            .ok();
+        self
+    }
+
     /// Checks instances of other accounts through their read-only role.
     pub fn with_cross_account(mut self, cross_account: CrossAccount) -> Self {
         self.cross_account = Some(cross_account);
@@ -166,6 +176,12 @@ impl AwsLiveChecks {
                 && r.bytes()
                     .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
         });
+        if let Some(account) = account {
+            let given = (Some(account.to_owned()), region.map(str::to_owned));
+            if let Some(clients) = self.assumed.lock().await.get(&given) {
+                return clients.clone();
+            }
+        }
         let other_account = match (&self.cross_account, account) {
             (Some(cross), Some(account)) if account != cross.home_account => Some((cross, account)),
             _ => None,
@@ -279,6 +295,28 @@ impl AwsLiveChecks {
         volumes
     }
 
+    /// `DescribeVolumes` of `ids`, [`DESCRIBE_CHUNK`] ids a call, by
+    /// `volume-id` filter (one unknown id must not fail the call for the
+    /// others); a failed call is logged and skipped.
+    pub(crate) async fn describe_volumes(
+        &self,
+        c: &Clients,
+        ids: &[VolumeId],
+    ) -> Vec<aws_sdk_ec2::operation::describe_volumes::DescribeVolumesOutput> {
+        self.in_chunks(ids, "ec2:DescribeVolumes", |chunk| {
+            c.ec2
+                .describe_volumes()
+                .filters(
+                    aws_sdk_ec2::types::Filter::builder()
+                        .name("volume-id")
+                        .set_values(Some(chunk))
+                        .build(),
+                )
+                .send()
+        })
+        .await
+    }
+
     pub(crate) async fn volumes(
         &self,
         c: &Clients,
@@ -286,20 +324,7 @@ impl AwsLiveChecks {
         out: &mut Vec<Evidence>,
     ) -> BTreeSet<KeyArn> {
         let mut keys = BTreeSet::new();
-        let responses = self
-            .in_chunks(ids, "ec2:DescribeVolumes", |chunk| {
-                c.ec2
-                    .describe_volumes()
-                    .filters(
-                        aws_sdk_ec2::types::Filter::builder()
-                            .name("volume-id")
-                            .set_values(Some(chunk))
-                            .build(),
-                    )
-                    .send()
-            })
-            .await;
-        for response in responses {
+        for response in self.describe_volumes(c, ids).await {
             for volume in response.volumes() {
                 let Some(volume_id) = volume.volume_id().and_then(VolumeId::parse) else {
                     continue;

@@ -243,19 +243,7 @@ pub async fn gather(
     let volumes: Vec<VolumeId> = volumes.into_iter().collect();
     let mut described: Vec<Value> = Vec::new();
     let mut keys: BTreeSet<KeyArn> = BTreeSet::new();
-    let responses = live
-        .in_chunks(&volumes, "ec2:DescribeVolumes", |chunk| {
-            c.ec2()
-                .describe_volumes()
-                .filters(
-                    aws_sdk_ec2::types::Filter::builder()
-                        .name("volume-id")
-                        .set_values(Some(chunk))
-                        .build(),
-                )
-                .send()
-        })
-        .await;
+    let responses = live.describe_volumes(c, &volumes).await;
     for response in responses {
         for v in response.volumes() {
             keys.extend(v.kms_key_id().and_then(KeyArn::parse));

@@ -12,10 +12,11 @@ use std::time::{Duration as Wait, Instant};
 
 use chrono::{DateTime, Duration, Utc};
 use serde_json::{json, Value};
+use start_doctor_aws::config::SlackNotifier;
 use start_doctor_aws::defer::SqsDeferrer;
 use start_doctor_aws::dynamodb::{create_table, DynamoStore};
 use start_doctor_aws::lambda::HandlerError;
-use start_doctor_aws::slack::SlackApi;
+use start_doctor_aws::slack::{SlackApi, SlackWebhook};
 use start_doctor_engine::ports::{Io, NoAnnotator, ServiceError, Store};
 use start_doctor_start::pipeline::{Pipeline, Settings};
 use start_doctor_start::ports::{LiveChecks, LiveRequest};
@@ -50,7 +51,16 @@ impl LiveChecks for NoLive {
     }
 }
 
-type FaultPipeline = Pipeline<Io<DynamoStore, SlackApi, SqsDeferrer, NoAnnotator>, NoLive>;
+type FaultPipeline = Pipeline<Io<DynamoStore, SlackNotifier, SqsDeferrer, NoAnnotator>, NoLive>;
+
+/// How the world talks to Slack.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Transport {
+    /// The Web API with a bot token.
+    Api,
+    /// An Incoming Webhook.
+    Webhook,
+}
 
 struct World {
     pipeline: FaultPipeline,
@@ -72,6 +82,11 @@ fn unique(name: &str) -> String {
 /// A pipeline whose DynamoDB and SQS calls go through a fresh fault proxy
 /// to moto; the queue redelivers after 2 s.
 async fn world() -> World {
+    world_with(Transport::Api).await
+}
+
+/// [`world`] with Slack through `transport`.
+async fn world_with(transport: Transport) -> World {
     let proxy = FaultProxy::start(&start_doctor_testkit::moto::endpoint());
     let sdk = crate::support::sdk_config().await.into_builder();
     let sdk = sdk.endpoint_url(proxy.endpoint()).build();
@@ -96,8 +111,16 @@ async fn world() -> World {
     let pipeline = Pipeline {
         ports: Io {
             store: DynamoStore::new(dynamo, table),
-            notifier: SlackApi::new(TOKEN, "C0STARTDOC", reqwest::Client::new())
-                .with_base_url(slack.api_base()),
+            notifier: match transport {
+                Transport::Api => SlackNotifier::Api(
+                    SlackApi::new(TOKEN, "C0STARTDOC", reqwest::Client::new())
+                        .with_base_url(slack.api_base()),
+                ),
+                Transport::Webhook => SlackNotifier::Webhook(SlackWebhook::new(
+                    slack.webhook_url(),
+                    reqwest::Client::new(),
+                )),
+            },
             deferrer: SqsDeferrer::new(sqs.clone(), queue_url.clone()),
             annotator: NoAnnotator,
         },
@@ -879,4 +902,171 @@ async fn dynamodb_hanging_past_the_timeout_is_cut_off_and_the_retry_posts_once()
     );
     assert_eq!(kinds(&w.slack), ["post"]);
     assert_eq!(group_record(&w).await["members"], json!([id]));
+}
+
+/// The top-level messages Slack shows (posts through the Web API or a
+/// webhook; replies and updates excluded).
+fn top_level(slack: &SlackReceiver) -> Vec<Value> {
+    slack
+        .messages()
+        .into_iter()
+        .filter(|m| matches!(m["kind"].as_str(), Some("post" | "webhook")))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slack_answering_after_the_client_timeout_is_one_message() {
+    let w = world().await;
+    let (a, b) = ("i-0fa00000000000021", "i-0fa00000000000022");
+    // Slack makes the post, then answers 12 s later: the client gave up
+    // after its 10 s timeout. The outcome is unknown, so the channel's
+    // history is searched and the post adopted, never repeated.
+    w.slack.slow_next(1, 12.0);
+    let attempts = invoke_async(&w, Function::CloudTrailApiCall, &grant_denied(a, 5), at(T0)).await;
+    assert!(
+        attempts.iter().all(|a| !matches!(a, Invocation::Killed)),
+        "{attempts:?}"
+    );
+    assert!(
+        attempts.last().is_some_and(Invocation::succeeded),
+        "{attempts:?}"
+    );
+    assert_eq!(top_level(&w.slack).len(), 1, "{:?}", kinds(&w.slack));
+    assert!(
+        w.slack.control()["calls"]["conversations.history"]
+            .as_u64()
+            .is_some_and(|n| n >= 1),
+        "the post was looked up: {}",
+        w.slack.control()
+    );
+    let group = group_record(&w).await;
+    assert_eq!(
+        group["message"]["ts"],
+        top_level(&w.slack)[0]["ts"],
+        "adopted"
+    );
+    // The next member updates the adopted message.
+    let second = invoke(
+        &w,
+        Function::CloudTrailApiCall,
+        &grant_denied(b, 20),
+        at(T0) + Duration::seconds(20),
+    )
+    .await;
+    assert!(second.succeeded(), "{second:?}");
+    assert_eq!(top_level(&w.slack).len(), 1, "{:?}", kinds(&w.slack));
+    assert!(kinds(&w.slack).contains(&"update".to_owned()));
+    assert!(
+        w.slack.rejections().is_empty(),
+        "{:?}",
+        w.slack.rejections()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_store_failing_right_after_a_good_post_is_one_message() {
+    let w = world().await;
+    let id = "i-0fa00000000000023";
+    // The post is made (its answer held 2 s); the moment Slack has it,
+    // DynamoDB starts failing every write: the message's reference cannot
+    // be recorded (4 tries of 3 SDK attempts each).
+    w.slack.slow_next(1, 2.0);
+    let (slack, proxy) = (w.slack.watch(), w.proxy.clone());
+    let arm = std::thread::spawn(move || {
+        let started = Instant::now();
+        while started.elapsed() < Wait::from_secs(20) {
+            if !slack.messages().is_empty() {
+                proxy.fail("PutItem", 12);
+                return true;
+            }
+            std::thread::sleep(Wait::from_millis(20));
+        }
+        false
+    });
+    let first = invoke(
+        &w,
+        Function::CloudTrailApiCall,
+        &grant_denied(id, 5),
+        at(T0),
+    )
+    .await;
+    assert!(arm.join().unwrap(), "the post was made");
+    assert!(
+        matches!(first, Invocation::Answered(Err(HandlerError::Retryable(_)))),
+        "{first:?}"
+    );
+    assert_eq!(w.proxy.failed().get("PutItem"), Some(&12));
+    w.proxy.heal();
+    // Lambda retries the event a minute later: the post is found and
+    // adopted.
+    let retry = invoke(
+        &w,
+        Function::CloudTrailApiCall,
+        &grant_denied(id, 5),
+        at(T0) + Duration::minutes(1),
+    )
+    .await;
+    assert!(retry.succeeded(), "{retry:?}");
+    assert_eq!(top_level(&w.slack).len(), 1, "{:?}", kinds(&w.slack));
+    let group = group_record(&w).await;
+    assert_eq!(group["message"]["ts"], top_level(&w.slack)[0]["ts"]);
+    assert_eq!(group["members"], json!([id]));
+}
+
+/// Works off the deferral queue as the event source mapping does, until
+/// it stays empty for `quiet` (delayed messages become visible later).
+async fn drain(w: &World, now: DateTime<Utc>, quiet: Wait) {
+    let mut idle_since = Instant::now();
+    while idle_since.elapsed() < quiet {
+        let (invocation, taken) = invoke_sqs(w, now).await;
+        if taken > 0 {
+            assert!(invocation.succeeded(), "{invocation:?}");
+            idle_since = Instant::now();
+        } else {
+            tokio::time::sleep(Wait::from_millis(250)).await;
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_webhook_storm_of_40_names_every_instance_in_at_most_5_posts() {
+    let mut w = world_with(Transport::Webhook).await;
+    // Short windows so the test runs in seconds: the first post gathers
+    // for 2 s, follow-ups come at most every 2 s.
+    w.pipeline.settings.engine.gather = Duration::seconds(2);
+    w.pipeline.settings.engine.follow_up_interval = Duration::seconds(2);
+    let ids: Vec<String> = (0..40)
+        .map(|n| format!("i-0fb000000000000{n:02}"))
+        .collect();
+    // 25 fail within the gather window, 15 more trickle in afterwards.
+    for (n, id) in ids.iter().take(25).enumerate() {
+        let event = grant_denied(id, n as i64);
+        assert!(invoke(&w, Function::CloudTrailApiCall, &event, at(T0))
+            .await
+            .succeeded());
+    }
+    assert!(
+        top_level(&w.slack).is_empty(),
+        "the first post waits for its window"
+    );
+    drain(&w, at(T0) + Duration::seconds(3), Wait::from_secs(4)).await;
+    assert_eq!(top_level(&w.slack).len(), 1, "one gathered post");
+    for (n, id) in ids.iter().enumerate().skip(25) {
+        let event = grant_denied(id, n as i64);
+        let now = at(T0) + Duration::seconds(3 + n as i64);
+        assert!(invoke(&w, Function::CloudTrailApiCall, &event, now)
+            .await
+            .succeeded());
+    }
+    drain(&w, at(T0) + Duration::minutes(2), Wait::from_secs(5)).await;
+    let posts = top_level(&w.slack);
+    assert!(posts.len() <= 5, "{} posts", posts.len());
+    let all: String = posts.iter().map(|p| p["payload"].to_string()).collect();
+    let missing: Vec<&String> = ids.iter().filter(|id| !all.contains(id.as_str())).collect();
+    assert!(missing.is_empty(), "never named in Slack: {missing:?}");
+    assert!(
+        w.slack.rejections().is_empty(),
+        "{:?}",
+        w.slack.rejections()
+    );
 }

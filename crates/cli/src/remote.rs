@@ -173,6 +173,14 @@ pub fn preflight_live(args: &crate::preflight::PreflightArgs) -> Files<EvidenceS
     use start_doctor_aws::live::{AwsLiveChecks, CrossAccount};
     use start_doctor_aws::preflight::gather;
 
+    // The calls that fail (a missing permission, a service that does not
+    // answer) are warnings on stderr; the check goes on without them.
+    let _ = tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(tracing_subscriber::EnvFilter::new("start_doctor_aws=warn"))
+        .without_time()
+        .with_target(false)
+        .try_init();
     let started = Instant::now();
     let mut read = Files::default();
     let runtime = match runtime() {

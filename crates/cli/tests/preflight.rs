@@ -327,3 +327,108 @@ fn odd_preflight_inputs_are_warnings_never_panics() {
         "a policy that does not parse decides nothing"
     );
 }
+
+// ---- preflight --live (feature aws): the account read on moto, saved and read back ----
+
+/// An instance on moto with an encrypted volume on a key only the admins
+/// may use; returns (instance id, key ARN).
+#[cfg(feature = "aws")]
+fn moto_start_window(endpoint: &str) -> (String, String) {
+    let setup = std::process::Command::new("python3")
+        .arg("-c")
+        .arg(
+            "import boto3, json, sys\n\
+             kw = dict(endpoint_url=sys.argv[1], region_name='eu-west-1',\n\
+                 aws_access_key_id='testing', aws_secret_access_key='testing')\n\
+             ec2, kms = boto3.client('ec2', **kw), boto3.client('kms', **kw)\n\
+             policy = {'Version': '2012-10-17', 'Statement': [{'Sid': 'Admins', 'Effect': 'Allow',\n\
+                 'Principal': {'AWS': 'arn:aws:iam::123456789012:role/admin'}, 'Action': 'kms:*', 'Resource': '*'}]}\n\
+             key = kms.create_key(Policy=json.dumps(policy))['KeyMetadata']['Arn']\n\
+             ami = ec2.describe_images()['Images'][0]['ImageId']\n\
+             i = ec2.run_instances(ImageId=ami, MinCount=1, MaxCount=1, InstanceType='t3.micro',\n\
+                 Placement={'AvailabilityZone': 'eu-west-1a'})['Instances'][0]['InstanceId']\n\
+             v = ec2.create_volume(AvailabilityZone='eu-west-1a', Size=8, Encrypted=True, KmsKeyId=key)['VolumeId']\n\
+             ec2.attach_volume(VolumeId=v, InstanceId=i, Device='/dev/sdf')\n\
+             print(i, key)\n",
+        )
+        .arg(endpoint)
+        .output()
+        .expect("python3 runs");
+    assert!(
+        setup.status.success(),
+        "moto setup: {}",
+        String::from_utf8_lossy(&setup.stderr)
+    );
+    let out = String::from_utf8_lossy(&setup.stdout).into_owned();
+    let mut parts = out.split_whitespace();
+    (
+        parts.next().expect("instance").to_owned(),
+        parts.next().expect("key").to_owned(),
+    )
+}
+
+#[cfg(feature = "aws")]
+#[test]
+fn live_preflight_reads_the_account_and_saves_what_it_read() {
+    let endpoint = start_doctor_testkit::moto::endpoint();
+    let (instance, key) = moto_start_window(&endpoint);
+    let role = "arn:aws:iam::123456789012:role/ops/nightly-scheduler";
+    let saved = TempDir::new().expect("temp dir");
+    let mut cmd = Command::cargo_bin("start-doctor").expect("built");
+    cmd.args([
+        "preflight",
+        "--live",
+        "--principal",
+        role,
+        "--format",
+        "json",
+        "--save",
+    ])
+    .arg(saved.path())
+    .env_clear()
+    .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+    .env("AWS_ENDPOINT_URL", &endpoint)
+    .env("AWS_REGION", "eu-west-1")
+    .env("AWS_ACCESS_KEY_ID", "testing")
+    .env("AWS_SECRET_ACCESS_KEY", "testing")
+    .env("AWS_EC2_METADATA_DISABLED", "true");
+    let live = cmd.output().expect("start-doctor runs");
+    assert_no_panic("live", &live);
+    assert_eq!(live.status.code(), Some(0), "{}", stderr(&live));
+    let report = json_report("live", &live);
+    let check = check_of(&report, &instance, role);
+    assert_eq!(check["verdict"], "will_fail", "{check}");
+    assert_eq!(check["cause"], "kms_key_policy_missing", "{check}");
+    assert_eq!(check["kms_key_arns"][0], key.as_str(), "{check}");
+    for file in [
+        "describe-instances.json",
+        "describe-volumes.json",
+        "authorization-details.json",
+    ] {
+        assert!(saved.path().join(file).is_file(), "{file} saved");
+    }
+    // What was saved reads back to the same checks.
+    let again = preflight(
+        &["--principal", role, "--format", "json"],
+        &[saved.path().to_path_buf()],
+    );
+    assert_eq!(again.status.code(), Some(0), "{}", stderr(&again));
+    let from_files = json_report("saved", &again);
+    assert_eq!(
+        check_of(&from_files, &instance, role),
+        check,
+        "the saved files give the same check"
+    );
+}
+
+#[cfg(not(feature = "aws"))]
+#[test]
+fn live_preflight_needs_the_aws_feature() {
+    let output = preflight(&["--live"], &[]);
+    assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains("--features aws"),
+        "{}",
+        stderr(&output)
+    );
+}

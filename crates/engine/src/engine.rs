@@ -886,6 +886,11 @@ impl<'a, P: Ports, D: Doctor> Engine<'a, P, D> {
         .await?;
         match updated {
             Updated::Written(group) => self.open(gkey, group, None, when).await,
+            // Another invocation holds the post: the notice is tried again
+            // (it may be a post whose outcome is still being found out).
+            Updated::Unchanged(group) if !group.delivered() => {
+                Err(EngineError::Busy(gkey.to_owned()))
+            }
             Updated::Unchanged(group) => Ok(group),
             Updated::Missing => Err(StoreError::Corrupt {
                 key: gkey.to_owned(),

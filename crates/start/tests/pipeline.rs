@@ -12,7 +12,7 @@ use start_doctor_engine::memory::{
     FlakyStore, RecordingAnnotator, RecordingDeferrer, RecordingNotifier,
 };
 use start_doctor_engine::ports::{Io, ServiceError, Store};
-use start_doctor_engine::{Later, Notice};
+use start_doctor_engine::{EngineError, Later, Notice};
 use start_doctor_start::evidence::{
     Evidence, KeyPolicyFacts, KeyReport, KeyState, PolicySimulation, SimulatedDecision,
 };
@@ -875,7 +875,7 @@ fn a_post_refused_by_slack_is_posted_by_the_retry_with_every_member() {
             .handle_event(&first, at(T0), Deadline::after(at(T0), 30))
             .await;
         assert!(
-            matches!(result, Err(PipelineError::Notify(_))),
+            matches!(result, Err(PipelineError::Engine(EngineError::Notify(_)))),
             "{result:?}"
         );
         feed(
@@ -1032,7 +1032,10 @@ fn a_late_cloudtrail_event_racing_the_deferred_post_posts_once() {
         let racing = p
             .handle_event(&cloudtrail_seed()[1], now, Deadline::after(now, 30))
             .await;
-        assert!(matches!(racing, Err(PipelineError::Busy(_))), "{racing:?}");
+        assert!(
+            matches!(racing, Err(PipelineError::Engine(EngineError::Busy(_)))),
+            "{racing:?}"
+        );
         p.ports.notifier.hold.store(false, Ordering::SeqCst);
         let results = deferred.await;
         assert!(results.iter().all(Result::is_ok), "{results:?}");

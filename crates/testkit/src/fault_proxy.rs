@@ -99,6 +99,11 @@ impl FaultProxy {
         self.lock().failed.clone()
     }
 
+    /// Drops the faults still queued: the outage is over.
+    pub fn heal(&self) {
+        self.lock().faults.clear();
+    }
+
     /// Forgets the counts (faults still queued stay).
     pub fn reset_counts(&self) {
         let mut state = self.lock();

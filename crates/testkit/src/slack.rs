@@ -170,6 +170,18 @@ impl SlackReceiver {
         }
     }
 
+    /// One HTTP/1.1 exchange with the receiver.
+    fn request(&self, method: &str, path: &str, body: &Value) -> Value {
+        Probe { port: self.port }.request(method, path, body)
+    }
+
+    /// A handle another thread can read the messages with.
+    pub fn watch(&self) -> SlackWatch {
+        SlackWatch { port: self.port }
+    }
+}
+
+impl Probe {
     /// One HTTP/1.1 exchange with the receiver (blocking, `Connection: close`).
     fn request(&self, method: &str, path: &str, body: &Value) -> Value {
         let body = if body.is_null() {
@@ -197,6 +209,29 @@ impl SlackReceiver {
         );
         serde_json::from_str(content).unwrap_or_else(|e| panic!("{method} {path}: {e}: {content}"))
     }
+}
+
+/// A handle on a running receiver that another thread can hold: it reads
+/// what was accepted.
+#[derive(Clone, Copy, Debug)]
+pub struct SlackWatch {
+    port: u16,
+}
+
+impl SlackWatch {
+    /// Every accepted request so far (see [`SlackReceiver::messages`]).
+    pub fn messages(&self) -> Vec<Value> {
+        let receiver = Probe { port: self.port };
+        match receiver.request("GET", "/_messages", &Value::Null) {
+            Value::Array(items) => items,
+            other => panic!("GET /_messages: expected a list, got {other}"),
+        }
+    }
+}
+
+/// The receiver's HTTP control interface, by port.
+struct Probe {
+    port: u16,
 }
 
 impl Drop for SlackReceiver {

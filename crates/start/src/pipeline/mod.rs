@@ -25,9 +25,7 @@ use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use start_doctor_core::ids::{Account, InstanceId, Region, VolumeId};
-use start_doctor_engine::ports::{
-    Deferrer, NotifyError, Ports, ServiceError, Store, StoreError, StoredEvent,
-};
+use start_doctor_engine::ports::{Deferrer, Ports, ServiceError, Store, StoreError, StoredEvent};
 use start_doctor_engine::record;
 pub use start_doctor_engine::{Deadline, When};
 use start_doctor_engine::{Deferred, Doctor, Engine, EngineError, Later};
@@ -79,36 +77,24 @@ pub enum PipelineError {
         /// What is wrong.
         message: String,
     },
-    /// The store failed.
-    #[error(transparent)]
-    Store(#[from] StoreError),
-    /// Slack failed.
-    #[error(transparent)]
-    Notify(#[from] NotifyError),
-    /// A live check or the deferral failed.
-    #[error(transparent)]
-    Service(#[from] ServiceError),
-    /// Too many concurrent writers on one record; the event will be retried.
-    #[error("record {0}: too much contention, giving up for now")]
-    Contention(String),
-    /// Another invocation is publishing this instance right now; the event
-    /// will be retried once it is done.
-    #[error("record {0}: being published by another invocation, retry later")]
-    Busy(String),
     /// A deferred message for another doctor reached this one's queue.
     #[error("a deferred message for the {0:?} doctor reached the start doctor")]
     OtherDoctor(String),
+    /// The store, Slack, the deferral queue failed, or a record is contended
+    /// or being published by another invocation: the event is retried.
+    #[error(transparent)]
+    Engine(#[from] EngineError),
 }
 
-impl From<EngineError> for PipelineError {
-    fn from(e: EngineError) -> Self {
-        match e {
-            EngineError::Store(e) => Self::Store(e),
-            EngineError::Notify(e) => Self::Notify(e),
-            EngineError::Service(e) => Self::Service(e),
-            EngineError::Contention(key) => Self::Contention(key),
-            EngineError::Busy(key) => Self::Busy(key),
-        }
+impl From<StoreError> for PipelineError {
+    fn from(e: StoreError) -> Self {
+        Self::Engine(EngineError::Store(e))
+    }
+}
+
+impl From<ServiceError> for PipelineError {
+    fn from(e: ServiceError) -> Self {
+        Self::Engine(EngineError::Service(e))
     }
 }
 

@@ -1,16 +1,18 @@
 //! A finding: the one diagnosis of an instance, in the shape of the output
 //! contract (`schema/ebs.schema.json`). A finding is also what the live
 //! path will announce: one Slack message and one OpsItem per
-//! [`Finding::group_key`] (instance, cause).
+//! [`Finding::group_key`] (instance, cause). It reads back from its JSON
+//! (the live path stores findings), all but the fields the contract leaves
+//! out (`name`, `chart`).
 
 use chrono::{DateTime, Utc};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::ids::{Account, InstanceId, InstanceType, Region, VolumeId};
 use crate::limits::{Dimension, LimitSource};
 
 /// Why an instance's EBS I/O is slow (stable contract strings).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Cause {
     /// Demand reached a volume's provisioned IOPS.
@@ -87,7 +89,7 @@ impl Cause {
 }
 
 /// What a remediation changes (stable contract strings).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum RemediationKind {
     /// `aws ec2 modify-volume` with more IOPS or throughput, same type.
@@ -122,7 +124,7 @@ impl RemediationKind {
 }
 
 /// Operations and MiB per second; either may be unknown.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Rate {
     /// IOPS.
     pub iops: Option<f64>,
@@ -132,7 +134,7 @@ pub struct Rate {
 
 /// The binding ceiling (`source` null when none was reached: then the
 /// numbers are the ceilings demand came closest to, for the headroom).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Limit {
     /// Where it comes from.
     pub source: Option<LimitSource>,
@@ -143,7 +145,7 @@ pub struct Limit {
 }
 
 /// A time window, both ends included.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Window {
     /// First minute.
     pub from: DateTime<Utc>,
@@ -152,7 +154,7 @@ pub struct Window {
 }
 
 /// What is known of a volume's initialization from its snapshot.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct InitializationFacts {
     /// The snapshot it was created from.
     pub snapshot_id: Option<String>,
@@ -166,14 +168,14 @@ pub struct InitializationFacts {
 }
 
 /// The fix.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Remediation {
     /// What it changes.
     pub kind: RemediationKind,
     /// What to do, in order, for a person.
     pub steps: Vec<String>,
     /// The commands of those steps, ready to paste.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub commands: Vec<String>,
 }
 
@@ -187,7 +189,7 @@ pub struct Chart {
 }
 
 /// The diagnosis of one instance.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Finding {
     /// The instance.
     pub instance_id: InstanceId,
@@ -220,7 +222,7 @@ pub struct Finding {
     /// The evidence, one line each.
     pub evidence: Vec<String>,
     /// For `insufficient_data`: what is missing, one line each.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub missing: Vec<String>,
     /// One sentence with the numbers.
     pub summary: String,

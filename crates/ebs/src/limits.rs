@@ -22,12 +22,12 @@
 //!   for 30 minutes at least once every 24 hours" (EC2 instance types
 //!   guide, "Amazon EBS specifications").
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::model::{Ceiling, Volume, VolumeType};
 
 /// Where a ceiling comes from (the contract's `limit.source`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum LimitSource {
     /// The volume's provisioned (or burst) performance.
@@ -41,7 +41,7 @@ pub enum LimitSource {
 }
 
 /// A limit dimension.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Dimension {
     /// Operations per second.

@@ -4,6 +4,7 @@
 
 mod aws_examples;
 mod common;
+mod contract;
 mod order_independence;
 mod slack;
 mod variations;

@@ -131,22 +131,79 @@ fn oversized_text_is_cut_to_slack_limits() {
     f.remediation.steps = vec!["step ".repeat(1000); 5];
     f.remediation.commands = vec!["aws ".repeat(1000); 5];
     f.missing = vec!["m".repeat(3000); 3];
-    f.volume_ids = (0..40)
+    f.volume_ids = (0..120)
         .map(|n| {
             start_doctor_ebs::ids::VolumeId::parse(&format!("vol-0aaaaaaaaaaaa{n:04x}")).unwrap()
         })
         .collect();
     let message = slack::message(&f);
     assert_within_limits("oversized", &message);
-    let all: String = texts(&message)
+    let texts = texts(&message);
+    let volumes = texts
+        .iter()
+        .find(|(_, t)| t.starts_with("*Volumes*"))
+        .map(|(_, t)| t.as_str())
+        .expect("a Volumes field");
+    let shown = volumes.matches("vol-").count();
+    assert!(
+        shown > 50 && shown < 120,
+        "as many whole ids as fit: {shown}"
+    );
+    assert!(
+        volumes.ends_with(&format!("…and {} more", 120 - shown)),
+        "the count of the ids left out: {volumes}"
+    );
+    assert!(
+        volumes
+            .split([',', '\n'])
+            .filter(|p| p.contains("vol-"))
+            .all(|p| p.trim().len() == "vol-0aaaaaaaaaaaa0000".len()),
+        "no id cut in half"
+    );
+    for (_, text) in &texts {
+        if text.starts_with("*Commands*") {
+            assert_eq!(
+                text.matches('`').count() % 2,
+                0,
+                "a code span left open: {text}"
+            );
+        }
+    }
+}
+
+#[test]
+fn long_lists_take_several_sections_and_count_what_is_left_out() {
+    let mut f = finding("seed-2-instance-baseline");
+    // 30 commands of 1,000 characters: three a section, eight sections.
+    f.remediation.commands = (0..30)
+        .map(|n| {
+            format!(
+                "aws ec2 modify-volume --volume-id vol-{n:017x} {}",
+                "x".repeat(940)
+            )
+        })
+        .collect();
+    let message = slack::message(&f);
+    assert_within_limits("30 commands", &message);
+    let commands: Vec<String> = texts(&message)
         .into_iter()
         .map(|(_, t)| t)
-        .collect::<Vec<_>>()
-        .join("\n");
+        .filter(|t| t.contains(&"x".repeat(900)))
+        .collect();
+    assert_eq!(commands.len(), 8, "eight sections of commands");
+    let shown: usize = commands
+        .iter()
+        .map(|t| t.matches("modify-volume").count())
+        .sum();
+    assert!((16..30).contains(&shown), "{shown} whole commands shown");
     assert!(
-        all.contains("…and 20 more"),
-        "the volume count survives the cut"
+        commands[7].ends_with(&format!("…and {} more", 30 - shown)),
+        "the last section counts what is left out: {}",
+        commands[7]
     );
+    for text in &commands {
+        assert_eq!(text.matches('`').count() % 2, 0, "a command cut: {text}");
+    }
 }
 
 #[test]

@@ -8,7 +8,8 @@
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 use start_doctor_core::slack::{
-    code, context, escape, field, fields, header, link, message as slack_message, reply, section,
+    code, context, escape, field, fields, fit, header, link, message as slack_message, reply,
+    section, whole_items, FIELD_MAX, SECTION_MAX,
 };
 
 use crate::finding::{Cause, Finding};
@@ -71,14 +72,11 @@ pub fn message(f: &Finding) -> Value {
     }
     list.push(field("Cause", format!("`{}`", f.cause.as_str())));
     if !f.volume_ids.is_empty() {
-        let shown: Vec<&str> = f.volume_ids.iter().take(20).map(|v| v.as_str()).collect();
-        let more = f.volume_ids.len().saturating_sub(shown.len());
-        let tail = if more > 0 {
-            format!(" …and {more} more")
-        } else {
-            String::new()
-        };
-        list.push(field("Volumes", format!("{}{tail}", shown.join(", "))));
+        let ids: Vec<String> = f.volume_ids.iter().map(|v| v.as_str().to_owned()).collect();
+        // Whole ids only, and the count of those left out: the label and
+        // its newline take the rest of the field's limit.
+        let room = FIELD_MAX - "*Volumes*\n".len();
+        list.push(field("Volumes", whole_items(&ids, ids.len(), room)));
     }
     if let Some(w) = f.window {
         list.push(field(
@@ -133,7 +131,7 @@ pub fn message(f: &Finding) -> Value {
             .iter()
             .map(|m| format!("• {}", escape(m)))
             .collect();
-        blocks.push(section(format!("*Missing*\n{}", missing.join("\n"))));
+        blocks.extend(line_sections("*Missing*", &missing));
     }
     let steps: Vec<String> = f
         .remediation
@@ -142,14 +140,20 @@ pub fn message(f: &Finding) -> Value {
         .enumerate()
         .map(|(n, s)| format!("{}. {}", n + 1, escape(s)))
         .collect();
-    blocks.push(section(format!(
-        "*Fix* (`{}`)\n{}",
-        f.remediation.kind.as_str(),
-        steps.join("\n")
-    )));
+    blocks.extend(line_sections(
+        &format!("*Fix* (`{}`)", f.remediation.kind.as_str()),
+        &steps,
+    ));
     if !f.remediation.commands.is_empty() {
-        let commands: Vec<String> = f.remediation.commands.iter().map(|c| code(c)).collect();
-        blocks.push(section(format!("*Commands*\n{}", commands.join("\n"))));
+        // A command is cut before it becomes code, so that a cut never
+        // leaves a code span open.
+        let commands: Vec<String> = f
+            .remediation
+            .commands
+            .iter()
+            .map(|c| code(&fit(c, LINE_MAX / 2)))
+            .collect();
+        blocks.extend(line_sections("*Commands*", &commands));
     }
     let mut notes = vec![format!(
         "start-doctor ebs · {} evidence lines",
@@ -167,6 +171,48 @@ pub fn message(f: &Finding) -> Value {
     }
     blocks.push(context(&notes.join(" · ")));
     slack_message(&escape(&f.summary), blocks)
+}
+
+/// Room left in a section for the `…and N more` line.
+const LINE_MAX: usize = SECTION_MAX - 40;
+
+/// Sections a list may take (the message has at most 50 blocks; the
+/// others take under ten).
+const LIST_SECTIONS_MAX: usize = 8;
+
+/// `lines` (already escaped) under `title`, whole lines packed into as few
+/// sections as Slack's limit allows, at most [`LIST_SECTIONS_MAX`]; the
+/// last says how many lines did not fit. A line longer than a section is
+/// cut on its own.
+fn line_sections(title: &str, lines: &[String]) -> Vec<Value> {
+    let mut sections = vec![title.to_owned()];
+    let mut shown = 0;
+    for line in lines {
+        let line = fit(line, LINE_MAX);
+        let Some(current) = sections.last_mut() else {
+            break;
+        };
+        if current.chars().count() + 1 + line.chars().count() > LINE_MAX {
+            if sections.len() == LIST_SECTIONS_MAX {
+                break;
+            }
+            sections.push(String::new());
+        }
+        if let Some(current) = sections.last_mut() {
+            if !current.is_empty() {
+                current.push('\n');
+            }
+            current.push_str(&line);
+        }
+        shown += 1;
+    }
+    let left = lines.len() - shown;
+    if left > 0 {
+        if let Some(last) = sections.last_mut() {
+            last.push_str(&format!("\n…and {left} more"));
+        }
+    }
+    sections.into_iter().map(section).collect()
 }
 
 /// The thread reply that says the finding cleared: the instance is no

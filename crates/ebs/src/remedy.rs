@@ -617,14 +617,23 @@ pub fn look_elsewhere(id: &InstanceId) -> Remediation {
 
 /// Evidence is missing: the commands that collect it.
 pub fn collect_data(id: &InstanceId, commands: &[String]) -> Remediation {
+    // Two missing pieces may come from one command (the instance's type
+    // and its volumes both from describe-instances): each runs once, in
+    // the order first needed.
+    let mut unique: Vec<String> = Vec::with_capacity(commands.len());
+    for c in commands {
+        if !unique.contains(c) {
+            unique.push(c.clone());
+        }
+    }
     let mut steps = vec![format!(
         "Collect what is missing for {id} and run start-doctor ebs again on all of it."
     )];
-    steps.extend(commands.iter().map(|c| format!("Run: {c}")));
+    steps.extend(unique.iter().map(|c| format!("Run: {c}")));
     Remediation {
         kind: RemediationKind::CollectData,
         steps,
-        commands: commands.to_vec(),
+        commands: unique,
     }
 }
 
@@ -653,6 +662,21 @@ mod tests {
             iops: Some(iops),
             throughput_mibps: Some(mibps),
         }
+    }
+
+    #[test]
+    fn collect_data_runs_each_command_once() {
+        let id = InstanceId::parse("i-0123456789abcdef0").unwrap();
+        let instances = "aws ec2 describe-instances --instance-ids i-0123456789abcdef0".to_owned();
+        let volumes = "aws ec2 describe-volumes --volume-ids vol-0123456789abcdef0".to_owned();
+        // The instance's type and its volumes both come from describe-instances.
+        let r = collect_data(
+            &id,
+            &[instances.clone(), instances.clone(), volumes.clone()],
+        );
+        assert_eq!(r.commands, vec![instances.clone(), volumes]);
+        assert_eq!(r.steps.len(), 3, "{:?}", r.steps);
+        assert_eq!(r.steps[1], format!("Run: {instances}"));
     }
 
     #[test]

@@ -33,7 +33,7 @@ use crate::limits::{self, Dimension, LimitSource, VolumeLimits, SPENT_PERCENT};
 use crate::metric::Metric;
 use crate::model::{Ceiling, FsrState, Instance, TypeLimits, Volume, VolumeStatus};
 use crate::remedy;
-use crate::series::Series;
+use crate::series::{Series, MAX_SPAN_MINUTES};
 
 /// Demand at this share of a ceiling counts as at the ceiling, when no
 /// `*ExceededCheck` was published for the minute (the contract's 95 %):
@@ -288,6 +288,9 @@ struct Examination<'e> {
     instance_series: BTreeMap<Metric, &'e Series>,
     volumes: Vec<VolumeView<'e>>,
     minutes: Vec<u32>,
+    /// Points before this minute were left out: more than
+    /// [`MAX_SPAN_MINUTES`] before the newest.
+    cut_before: Option<u32>,
 }
 
 /// The ceiling demand came closest to in a dimension.
@@ -361,7 +364,24 @@ impl<'e> Examination<'e> {
             .flat_map(|v| v.series.values().copied())
             .chain(instance_series.values().copied())
             .collect();
-        let minutes = minutes_with_points(&all, low, high);
+        // Each series keeps at most MAX_SPAN_MINUTES, but two series of one
+        // instance may lie years apart (metrics saved a year and a half
+        // apart, a corrupt timestamp): the instance is examined over the
+        // newest span only, like each series.
+        let newest = all
+            .iter()
+            .filter_map(|s| s.span())
+            .map(|(first, last)| last.min(high).max(first))
+            .filter(|&m| m >= low && m <= high)
+            .max();
+        let floor = newest.map_or(low, |n| n.saturating_sub(MAX_SPAN_MINUTES));
+        let cut_before = (floor > low
+            && all
+                .iter()
+                .filter_map(|s| s.span())
+                .any(|(first, _)| first.max(low) < floor))
+        .then_some(floor);
+        let minutes = minutes_with_points(&all, low.max(floor), high);
         Self {
             evidence,
             desc,
@@ -369,6 +389,7 @@ impl<'e> Examination<'e> {
             instance_series,
             volumes,
             minutes,
+            cut_before,
             id,
         }
     }
@@ -1277,6 +1298,14 @@ impl<'e> Examination<'e> {
             &format!("AWS/EC2 {}", self.id),
             &self.instance_series,
         ));
+        if let Some(floor) = self.cut_before {
+            lines.push(format!(
+                "points before {} UTC not examined: more than {} days before the newest \
+                 (give --since and --until to examine an older window)",
+                hm(Some(time_of(floor))),
+                MAX_SPAN_MINUTES / (24 * 60)
+            ));
+        }
         for (dim, name) in [
             (Dimension::Iops, "EBSIOBalance%"),
             (Dimension::Throughput, "EBSByteBalance%"),

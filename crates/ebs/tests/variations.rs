@@ -411,3 +411,60 @@ fn a_response_holding_every_scenario_at_once() {
     }
     let _ = is_response;
 }
+
+#[test]
+fn a_metric_saved_years_earlier_is_left_out_and_said() {
+    // Every scenario with its VolumeQueueLength series (which no rule
+    // uses) moved three years back, as if saved from another incident:
+    // the instance is examined over the newest 456 days only, so the
+    // findings stay the oracle's, and the evidence says what was left out.
+    let three_years = chrono::Duration::days(3 * 365);
+    for name in ebs_scenario_names() {
+        let files = scenario(&name);
+        let mut out = without_responses(&files);
+        let mut moved = 0;
+        let results: Vec<Value> = whole_results(&files)
+            .into_iter()
+            .map(|mut r| {
+                let queue = r["Id"].as_str().unwrap().contains("volumequeuelength")
+                    || r["Label"]
+                        .as_str()
+                        .unwrap_or("")
+                        .contains("VolumeQueueLength");
+                if queue {
+                    moved += 1;
+                    let ts: Vec<Value> = r["Timestamps"]
+                        .as_array()
+                        .unwrap()
+                        .iter()
+                        .map(|t| {
+                            let t = chrono::DateTime::parse_from_rfc3339(t.as_str().unwrap())
+                                .unwrap()
+                                - three_years;
+                            json!(t.to_rfc3339())
+                        })
+                        .collect();
+                    r["Timestamps"] = json!(ts);
+                }
+                r
+            })
+            .collect();
+        out.push(File::json("metrics.json", &response(results)));
+        let (findings, _) = findings_of(&name, &out, &Options::default());
+        assert_eq!(
+            pinned(&findings),
+            ebs_expected(&name),
+            "{name}: a series three years back changed the findings\n got: {}",
+            serde_json::to_string_pretty(&pinned(&findings)).unwrap()
+        );
+        if moved > 0 {
+            assert!(
+                findings.iter().any(|f| f
+                    .evidence
+                    .iter()
+                    .any(|l| l.contains("not examined: more than 456 days before the newest"))),
+                "{name}: the evidence does not say that older points were left out"
+            );
+        }
+    }
+}

@@ -249,10 +249,11 @@ impl<'de> Visitor<'de> for ResultSeed<'_> {
         let values = values.unwrap_or_default();
         if timestamps.len() != values.len() {
             self.doc.problems.push(Problem::new(format!(
-                "{}: {} timestamps but {} values; the pairs that line up are read",
+                "{}: {} timestamps but {} values: the {} without a pair",
                 what(),
                 timestamps.len(),
-                values.len()
+                values.len(),
+                timestamps.len().abs_diff(values.len())
             )));
         }
         let mut bad = 0usize;
@@ -272,14 +273,14 @@ impl<'de> Visitor<'de> for ResultSeed<'_> {
         }
         if bad > 0 {
             self.doc.problems.push(Problem::new(format!(
-                "{}: {bad} points with an unreadable timestamp or value skipped",
+                "{}: {bad} points with an unreadable timestamp or value",
                 what()
             )));
         }
         if id.is_none() && label.is_none() {
-            self.doc.problems.push(Problem::new(
-                "metric data result without Id or Label skipped",
-            ));
+            self.doc
+                .problems
+                .push(Problem::new("metric data result without Id or Label"));
             return Ok(());
         }
         self.doc.results.push(MetricResult {

@@ -31,7 +31,8 @@ use crate::model::{Alarm, FastRestore, Instance, TypeLimits, Volume, VolumeStatu
 
 pub use time::parse_timestamp;
 
-/// One item that was recognised but could not be used.
+/// One item that was recognised but could not be used. Its message names
+/// what is left out; the CLI's shared report adds "; skipped".
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Problem {
     /// The line of the document its value starts on, when known.

@@ -28,8 +28,37 @@ def compact(value):
     return json.dumps(value, separators=(",", ":")).encode()
 
 
+def trimmed(doc, keep=30):
+    """A GetMetricData response or request cut to `keep` datapoints and
+    queries (each metric's series and the request's queries are alike)."""
+    if isinstance(doc, dict):
+        out = {}
+        for key, value in doc.items():
+            if key in ("Timestamps", "Values", "MetricDataQueries", "MetricDataResults"):
+                value = value[:keep]
+            out[key] = trimmed(value, keep)
+        return out
+    if isinstance(doc, list):
+        return [trimmed(v, keep) for v in doc[:keep]]
+    return doc
+
+
+EBS = ROOT / "events" / "ebs"
+FUZZ_MAX_LEN = 16384  # scripts/fuzz.sh's -max_len: longer seeds are cut
+for path in sorted(EBS.rglob("*.json")):
+    raw = path.read_bytes()
+    if len(raw) <= FUZZ_MAX_LEN:
+        put("ebs_document", raw)
+    for keep in (30, 12, 5, 2):
+        seed = compact(trimmed(json.loads(raw), keep))
+        if len(seed) <= FUZZ_MAX_LEN:
+            put("ebs_document", seed)
+            break
+
 for path in sorted(ROOT.joinpath("events").rglob("*")):
     if not path.is_file() or path.suffix not in (".json", ".jsonl", ".gz"):
+        continue
+    if EBS in path.parents:  # inputs of `start-doctor ebs`: its own target
         continue
     raw = path.read_bytes()
     plain = gzip.decompress(raw) if path.suffix == ".gz" else raw

@@ -4,7 +4,8 @@
 # on first use and fails loudly when it cannot. See docs/fuzzing.md.
 # Usage: bash scripts/fuzz.sh [RUNS] [TARGET...]
 #   RUNS     executions per target (default 2000: the CI smoke)
-#   TARGET   read_document eventbridge_envelope cloudtrail_record gzip (default: all)
+#   TARGET   read_document eventbridge_envelope cloudtrail_record gzip ebs_document
+#            (default: all)
 # Each target starts from the committed corpus (fuzz/corpus/TARGET, left
 # untouched) and stops at the first panic, hang (-timeout) or memory
 # runaway (-rss_limit_mb), which fails this script and leaves the input in
@@ -17,7 +18,7 @@ FUZZ_HOME="${FUZZ_HOME:-$HOME/.cache/start-doctor-fuzz}"
 RUNS="${1:-2000}"
 shift || true
 TARGETS=("$@")
-[ ${#TARGETS[@]} -gt 0 ] || TARGETS=(read_document eventbridge_envelope cloudtrail_record gzip)
+[ ${#TARGETS[@]} -gt 0 ] || TARGETS=(read_document eventbridge_envelope cloudtrail_record gzip ebs_document)
 
 if [ "$("$FUZZ_HOME/bin/cargo-fuzz" --version 2>/dev/null)" != "cargo-fuzz $CARGO_FUZZ_VERSION" ]; then
     echo "installing cargo-fuzz $CARGO_FUZZ_VERSION into $FUZZ_HOME"

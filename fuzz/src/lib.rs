@@ -129,3 +129,26 @@ fn compress(parts: &[&[u8]]) -> Vec<u8> {
     }
     out
 }
+
+/// Reads `bytes` as one input file of `start-doctor ebs` (describe output,
+/// GetMetricData output or request, an EBS EventBridge event, any of them
+/// as JSON Lines or gzip), then joins, diagnoses and renders what was read
+/// in every format, the resolved Slack reply included. The series are
+/// dense (one value a minute), so two timestamps far apart cost memory
+/// out of proportion to the bytes: the reader caps a series' span (456
+/// days, CloudWatch's retention), which this target keeps honest.
+pub fn ebs_document(bytes: &[u8]) {
+    let Ok(document) = start_doctor_ebs::read_document(bytes) else {
+        return;
+    };
+    let evidence = start_doctor_ebs::Evidence::from_documents([document]);
+    let findings = start_doctor_ebs::diagnose(&evidence, &start_doctor_ebs::Options::default());
+    let _ = start_doctor_ebs::render::text::render(&findings);
+    let _ = start_doctor_ebs::render::json::render(&findings);
+    for finding in &findings {
+        let _ = start_doctor_ebs::render::slack::message(finding);
+        if let Some(window) = &finding.window {
+            let _ = start_doctor_ebs::render::slack::resolved_reply(finding, window.to);
+        }
+    }
+}

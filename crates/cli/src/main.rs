@@ -1,7 +1,7 @@
 //! `start-doctor`: answers AWS incidents from the log nobody reads, offline
 //! from files: failed starts (`investigate`, and `preflight` ahead of
-//! time), connections that fail sometimes (`flows`), and their evidence
-//! queries (`query`).
+//! time), instances slowed by an EBS ceiling (`ebs`), connections that fail
+//! sometimes (`flows`), and their evidence queries (`query`).
 //!
 //! Every subcommand reads its inputs the same way ([`input`]) and ends the
 //! same way ([`report`]): unreadable inputs named on stderr, the answer of
@@ -9,6 +9,7 @@
 //! command line).
 
 mod args;
+mod ebs;
 mod flows;
 mod input;
 mod investigate;
@@ -52,6 +53,10 @@ enum Command {
     /// it could have taken, and names the rule, the AZ and the fix.
     #[command(after_help = flows::HELP)]
     Flows(flows::FlowsArgs),
+    /// Why is this instance slow? Names the EBS ceiling that binds (volume,
+    /// volume burst, instance maximum or baseline), a volume still
+    /// initializing from its snapshot, or stalled I/O, with the fix.
+    Ebs(ebs::EbsArgs),
 }
 
 /// The message for the features of a build without AWS support.
@@ -66,5 +71,6 @@ fn main() -> ExitCode {
         Command::Preflight(args) => preflight::run(args),
         Command::Query(args) => investigate::run_query(args),
         Command::Flows(args) => flows::run(args),
+        Command::Ebs(args) => ebs::run(args),
     }
 }

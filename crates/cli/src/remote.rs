@@ -1,4 +1,5 @@
-//! The `aws` feature: `investigate s3://...` and `query --run`, over the
+//! The `aws` feature: `investigate s3://...`, `query --run`, `preflight
+//! --live` and `ebs --live`, over the
 //! `start-doctor-remote` crate, with progress on stderr when it is a
 //! terminal. What comes back is [`Files`] like the local files'.
 
@@ -252,4 +253,77 @@ fn save(dir: &Path, files: &[(String, serde_json::Value)]) -> std::io::Result<()
         std::fs::write(dir.join(name), text + "\n")?;
     }
     Ok(())
+}
+
+/// `ebs --live`: the describe calls and GetMetricData of
+/// [`start_doctor_remote::ebs::gather`] with the caller's credentials and
+/// Region, each gathered file written under `save` when given and read by
+/// `read` (the doctor's own file reader). An optional call that failed
+/// (volume status, fast snapshot restores, one metrics request) is an
+/// error naming it; the rest is still read.
+pub fn ebs_live<T>(
+    gather: &start_doctor_remote::ebs::Gather,
+    save: Option<&Path>,
+    read: impl Fn(&[u8], bool) -> Result<Option<FileContent<T>>, String>,
+) -> Files<T> {
+    let started = Instant::now();
+    let mut files = Files::default();
+    let live = |reason: String| FileError {
+        path: "--live".into(),
+        reason,
+    };
+    let gathered = runtime().and_then(|runtime| {
+        runtime.block_on(async {
+            let config = sdk_config().await;
+            let ec2 = start_doctor_remote::ebs::ec2_client(&config);
+            let cloudwatch = start_doctor_remote::ebs::cloudwatch_client(&config);
+            start_doctor_remote::ebs::gather(&ec2, &cloudwatch, gather)
+                .await
+                .map_err(|e| e.to_string())
+        })
+    });
+    let gathered = match gathered {
+        Ok(g) => g,
+        Err(reason) => {
+            files.errors.push(live(reason));
+            return files;
+        }
+    };
+    for note in &gathered.notes {
+        eprintln!("start-doctor: note: {note}");
+    }
+    files.errors.extend(gathered.errors.into_iter().map(live));
+    if let Some(dir) = save {
+        if let Err(e) = std::fs::create_dir_all(dir) {
+            files.errors.push(FileError {
+                path: dir.to_path_buf(),
+                reason: format!("saving what was read: {e}"),
+            });
+        }
+    }
+    for file in gathered.files {
+        let name = match save {
+            Some(dir) => {
+                let path = dir.join(&file.name);
+                if let Err(e) = std::fs::write(&path, &file.bytes) {
+                    files.errors.push(FileError {
+                        path: path.clone(),
+                        reason: format!("saving what was read: {e}"),
+                    });
+                }
+                path.display().to_string()
+            }
+            None => format!("--live/{}", file.name),
+        };
+        match read(&file.bytes, true) {
+            Ok(Some(content)) => files.push(&name, file.bytes.len() as u64, content),
+            Ok(None) => {}
+            Err(reason) => files.errors.push(FileError {
+                path: name.into(),
+                reason,
+            }),
+        }
+    }
+    files.stats.elapsed = started.elapsed();
+    files
 }

@@ -16,7 +16,7 @@ use flate2::write::GzEncoder;
 use flate2::Compression;
 use predicates::prelude::*;
 use serde_json::{json, Value};
-use start_doctor_testkit::fixtures::{expected, pinned, repo, DOCTOR_FOLDERS};
+use start_doctor_testkit::fixtures::{expected, is_other_doctor, pinned, repo};
 use start_doctor_testkit::schema::assert_diagnoses_valid;
 use tempfile::TempDir;
 
@@ -187,8 +187,9 @@ fn names_in(dir: &str, strip: &str) -> Vec<String> {
                 .map(|n| n.trim_end_matches(strip).to_owned())
         })
         .filter(|n| !n.starts_with('.'))
-        // The other doctors' samples and oracles have folders of their own.
-        .filter(|n| !DOCTOR_FOLDERS.contains(&n.as_str()))
+        // Other doctors' scenarios (events/ebs/, events/flows/) are tested
+        // in their own files.
+        .filter(|n| !is_other_doctor(n))
         .collect();
     names.sort();
     names

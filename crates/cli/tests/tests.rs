@@ -1,5 +1,6 @@
 //! The `start-doctor` binary as a process, one test binary.
 
 mod cli;
+mod ebs;
 mod flows;
 mod preflight;

@@ -36,3 +36,4 @@ fn evidence_rows() -> Vec<Vec<(String, String)>> {
         })
         .collect()
 }
+mod ebs;

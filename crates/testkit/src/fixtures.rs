@@ -110,22 +110,105 @@ pub fn expected(name: &str) -> Value {
     pinned(&value)
 }
 
-/// The folders of `events/` that hold another doctor's scenarios (one
-/// folder per doctor, its scenarios inside), not start scenarios.
-pub const DOCTOR_FOLDERS: &[&str] = &["flows"];
+/// Folders of `events/` that hold another doctor's scenarios (one folder
+/// per scenario inside), not the start doctor's.
+pub const OTHER_DOCTORS: [&str; 2] = ["ebs", "flows"];
 
-/// The scenario folders of `events/` (those holding inputs), sorted; the
-/// other doctors' folders ([`DOCTOR_FOLDERS`]) left out.
+/// Whether a folder of `events/` (or `tests/expected/`) belongs to another
+/// doctor than the start doctor.
+pub fn is_other_doctor(name: &str) -> bool {
+    OTHER_DOCTORS.contains(&name)
+}
+
+/// The start doctor's scenario folders of `events/` (those holding
+/// inputs), sorted; other doctors' folders are left out.
 pub fn scenario_names() -> Vec<String> {
     let mut names: Vec<String> = fs::read_dir(repo().join("events"))
         .unwrap_or_else(|e| panic!("events/: {e}"))
         .filter_map(|e| e.ok())
         .filter(|e| e.path().is_dir())
         .filter_map(|e| e.file_name().into_string().ok())
-        .filter(|name| !DOCTOR_FOLDERS.contains(&name.as_str()))
+        .filter(|n| !is_other_doctor(n))
         .collect();
     names.sort();
     names
+}
+
+/// The `start-doctor ebs` scenarios: the folders of `events/ebs/`, sorted.
+pub fn ebs_scenario_names() -> Vec<String> {
+    let mut names: Vec<String> = fs::read_dir(repo().join("events/ebs"))
+        .unwrap_or_else(|e| panic!("events/ebs/: {e}"))
+        .filter_map(|e| e.ok())
+        .filter(|e| e.path().is_dir())
+        .filter_map(|e| e.file_name().into_string().ok())
+        .collect();
+    names.sort();
+    names
+}
+
+/// The input files of an EBS scenario, in name order (READMEs left out).
+pub fn ebs_scenario_files(name: &str) -> Vec<PathBuf> {
+    let dir = repo().join("events/ebs").join(name);
+    let mut files: Vec<PathBuf> = fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .map(|e| e.unwrap().path())
+        .filter(|p| {
+            p.extension()
+                .is_some_and(|x| x == "json" || x == "jsonl" || x == "gz")
+        })
+        .collect();
+    files.sort();
+    assert!(!files.is_empty(), "EBS scenario {name} has no input files");
+    files
+}
+
+/// The fields of an EBS finding that the oracles pin.
+pub const EBS_ORACLE_FIELDS: [&str; 7] = [
+    "instance_id",
+    "cause",
+    "contributing",
+    "volume_ids",
+    "window",
+    "minutes_at_limit",
+    "limit",
+];
+
+/// The pinned fields of each finding of a `{"findings": [...]}` report,
+/// plus `remediation.kind`, sorted by instance id.
+pub fn ebs_pinned(report: &Value) -> Value {
+    let mut picked: Vec<Value> = report["findings"]
+        .as_array()
+        .map(|list| {
+            list.iter()
+                .map(|f| {
+                    let mut o: serde_json::Map<String, Value> = EBS_ORACLE_FIELDS
+                        .iter()
+                        .map(|k| ((*k).to_owned(), f[*k].clone()))
+                        .collect();
+                    o.insert(
+                        "remediation_kind".to_owned(),
+                        f["remediation"]["kind"].clone(),
+                    );
+                    Value::Object(o)
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    picked.sort_by(|a, b| a["instance_id"].as_str().cmp(&b["instance_id"].as_str()));
+    Value::Array(picked)
+}
+
+/// The oracle of an EBS scenario (`tests/expected/ebs/<name>.json`), as
+/// [`ebs_pinned`] gives it.
+pub fn ebs_expected(name: &str) -> Value {
+    let path = repo()
+        .join("tests/expected/ebs")
+        .join(format!("{name}.json"));
+    let text = fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("{name}: no oracle {}: {e}", path.display()));
+    let value: Value = serde_json::from_str(&text)
+        .unwrap_or_else(|e| panic!("{name}: oracle {} is not JSON: {e}", path.display()));
+    ebs_pinned(&value)
 }
 
 /// The fields of a flow finding that the `tests/expected/flows/` oracles

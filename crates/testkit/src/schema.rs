@@ -1,5 +1,6 @@
 //! The output contracts: `schema/diagnosis.schema.json`,
-//! `schema/preflight.schema.json` and `schema/flows.schema.json`, compiled
+//! `schema/preflight.schema.json`, `schema/ebs.schema.json` and
+//! `schema/flows.schema.json`, compiled
 //! once per test binary.
 
 use std::fs;
@@ -51,5 +52,14 @@ pub fn assert_preflight_valid(what: &str, report: &Value) {
 pub fn assert_flows_valid(what: &str, report: &Value) {
     static VALIDATOR: OnceLock<jsonschema::Validator> = OnceLock::new();
     let name = "flows.schema.json";
+    check(VALIDATOR.get_or_init(|| compile(name)), name, what, report);
+}
+
+/// Asserts that `report` (`ebs --format json` output) matches the EBS
+/// contract (`schema/ebs.schema.json`); `what` names the scenario in the
+/// failure.
+pub fn assert_ebs_valid(what: &str, report: &Value) {
+    static VALIDATOR: OnceLock<jsonschema::Validator> = OnceLock::new();
+    let name = "ebs.schema.json";
     check(VALIDATOR.get_or_init(|| compile(name)), name, what, report);
 }

@@ -82,7 +82,7 @@ const EXPECTING: &str = "an EventBridge event, a CloudTrail record or log file, 
 /// Keys of the documents `start-doctor flows` reads (`describe-*` output of
 /// the network, `filter-log-events` / `get-log-events` output, CloudWatch
 /// Logs subscription payloads): passed over quietly here.
-const OTHER_DOCTORS_KEYS: [&str; 17] = [
+const FLOWS_KEYS: [&str; 17] = [
     "NetworkAcls",
     "Subnets",
     "Vpcs",
@@ -219,9 +219,9 @@ fn read_object<'de, A: MapAccess<'de>>(mut map: A, sink: &mut Sink) -> Result<()
         results::read_lake_rows(raw, sink);
     } else if has("digestStartTime") && has("logFiles") {
         // A CloudTrail digest file (log file validation): no events in it.
-    } else if OTHER_DOCTORS_KEYS.iter().any(|k| has(k)) {
-        // The network configuration and CloudWatch Logs output that
-        // `start-doctor flows` reads: known, and not evidence of a start.
+    } else if is_other_doctor_input(&has) {
+        // Read by `start-doctor ebs` or `start-doctor flows`: known, and
+        // unrelated to failed starts.
     } else {
         let mut keys: Vec<&str> = fields.iter().map(|(k, _)| k.as_str()).take(6).collect();
         keys.sort_unstable();
@@ -231,6 +231,27 @@ fn read_object<'de, A: MapAccess<'de>>(mut map: A, sink: &mut Sink) -> Result<()
         )));
     }
     Ok(())
+}
+
+/// Whether an object is an input of another doctor: one of [`FLOWS_KEYS`]
+/// (`start-doctor flows`), or (`start-doctor ebs`) `describe-instance-types`, `describe-volume-status`,
+/// `describe-fast-snapshot-restores` output, a `get-metric-data` request
+/// (`--cli-input-json`, or one query of a `--metric-data-queries` array)
+/// or response. Such files sit beside this doctor's in `events/` and in
+/// users' folders, so they are passed over quietly rather than reported as
+/// unreadable.
+fn is_other_doctor_input(has: &dyn Fn(&str) -> bool) -> bool {
+    [
+        "InstanceTypes",
+        "VolumeStatuses",
+        "FastSnapshotRestores",
+        "MetricDataQueries",
+        "MetricDataResults",
+    ]
+    .iter()
+    .any(|k| has(k))
+        || (has("Id") && (has("MetricStat") || has("Expression")))
+        || FLOWS_KEYS.iter().any(|k| has(k))
 }
 
 /// `Records`: CloudTrail records, one at a time, so a bad record costs only

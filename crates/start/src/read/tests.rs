@@ -213,3 +213,20 @@ fn instance_tags_name_the_auto_scaling_group() {
         (Some("web"), Some("w1"))
     );
 }
+
+#[test]
+fn ebs_doctor_inputs_are_known_and_add_nothing() {
+    // `start-doctor ebs` reads these; beside this doctor's files in a
+    // folder they must be neither evidence nor unreadable.
+    for text in [
+        r#"{"InstanceTypes": [{"InstanceType": "m5.large"}]}"#,
+        r#"{"VolumeStatuses": []}"#,
+        r#"{"FastSnapshotRestores": [], "NextToken": null}"#,
+        r#"{"MetricDataQueries": [], "StartTime": "2026-11-20T07:00:00Z", "EndTime": "2026-11-20T08:00:00Z"}"#,
+        r#"{"MetricDataResults": [{"Id": "m1", "Label": "x", "Timestamps": [], "Values": [], "StatusCode": "Complete"}], "Messages": []}"#,
+        r#"[{"Id": "m1", "MetricStat": {"Metric": {"Namespace": "AWS/EBS", "MetricName": "VolumeReadOps"}, "Period": 60, "Stat": "Sum"}}, {"Id": "m3", "Expression": "m1/60"}]"#,
+    ] {
+        let doc = read_document(text.as_bytes()).unwrap_or_else(|e| panic!("{text}: {e}"));
+        assert_eq!(doc, Document::default(), "{text}");
+    }
+}

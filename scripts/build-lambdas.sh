@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# Builds both Lambda functions for arm64 (Graviton) in release mode:
+# Builds the three Lambda functions of template.yaml for arm64 (Graviton) in
+# release mode:
 #   target/lambda/ec2-state-change/bootstrap
 #   target/lambda/cloudtrail-api-call/bootstrap
+#   target/lambda/preflight/bootstrap
 # (under $CARGO_TARGET_DIR instead of target/ when that is set).
 #
 # Installs what it needs itself: cargo-lambda from PyPI (it brings zig, the
@@ -12,20 +14,20 @@
 # minutes (measured numbers in docs/deploy.md). This is why it
 # is not part of scripts/test.sh.
 #
-# Usage: bash scripts/build-lambdas.sh            (both functions)
+# Usage: bash scripts/build-lambdas.sh            (all three functions)
 #        NICE=10 bash scripts/build-lambdas.sh     (lower CPU priority)
 # Extra arguments go to `cargo lambda build` (e.g. --locked).
 #
 # `sam build` runs its own `cargo lambda build --release --arm64 --bin <Binary>`
 # in each CodeUri; SAM CLI 1.170 builds into the same workspace target/, so
 # after this script it only copies the bootstraps (docs/deploy.md). Use this
-# script to check that both bootstraps build and how large they are.
+# script to check that the bootstraps build and how large they are.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 CARGO_LAMBDA_VERSION="1.9.2"
 TARGET_TRIPLE="aarch64-unknown-linux-gnu"
-FUNCTIONS=(ec2-state-change cloudtrail-api-call)
+FUNCTIONS=(ec2-state-change cloudtrail-api-call preflight)
 
 step() { printf '\n== %s (%ss)\n' "$1" "$SECONDS"; }
 

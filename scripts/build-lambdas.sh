@@ -16,7 +16,17 @@
 #
 # Usage: bash scripts/build-lambdas.sh            (all three functions)
 #        NICE=10 bash scripts/build-lambdas.sh     (lower CPU priority)
+#        bash scripts/build-lambdas.sh --check-profile
+#                                       (only check [profile.release]; no build)
 # Extra arguments go to `cargo lambda build` (e.g. --locked).
+#
+# `cargo lambda build --release` (this script and `sam build` alike) adds
+# `--config profile.release.<key>=...` for each of strip, lto, codegen-units
+# and panic that the workspace Cargo.toml leaves unset, and its panic is
+# "abort": a panic in one invocation would then kill the runtime instead of
+# failing that invocation (lambda_runtime catches a handler's panic only
+# when it unwinds). So the script first checks that [profile.release] sets
+# all four, panic to "unwind"; scripts/test.sh runs that check too.
 #
 # `sam build` runs its own `cargo lambda build --release --arm64 --bin <Binary>`
 # in each CodeUri; SAM CLI 1.170 builds into the same workspace target/, so
@@ -30,6 +40,41 @@ TARGET_TRIPLE="aarch64-unknown-linux-gnu"
 FUNCTIONS=(ec2-state-change cloudtrail-api-call preflight)
 
 step() { printf '\n== %s (%ss)\n' "$1" "$SECONDS"; }
+
+# Exits 1, naming what is missing, unless the workspace [profile.release]
+# sets every key cargo-lambda would otherwise set for us, panic to "unwind".
+check_profile() {
+  python3 - <<'PY'
+import sys
+try:
+    import tomllib
+except ImportError:  # Python < 3.11
+    sys.exit("build-lambdas: checking Cargo.toml needs Python 3.11 or later (tomllib)")
+with open("Cargo.toml", "rb") as f:
+    release = tomllib.load(f).get("profile", {}).get("release", {})
+problems = [
+    f"[profile.release] does not set {key}: cargo lambda build --release would set its own"
+    for key in ("strip", "lto", "codegen-units", "panic")
+    if key not in release
+]
+if "panic" in release and release["panic"] != "unwind":
+    problems.append(
+        '[profile.release] panic is not "unwind": a panic would kill the Lambda runtime '
+        "instead of failing the one invocation"
+    )
+for p in problems:
+    print(f"build-lambdas: {p}", file=sys.stderr)
+if problems:
+    sys.exit(1)
+print("[profile.release] sets strip, lto, codegen-units and panic = \"unwind\"")
+PY
+}
+
+step "release profile"
+check_profile
+if [[ "${1:-}" == "--check-profile" ]]; then
+  exit 0
+fi
 
 step "cargo-lambda"
 if ! cargo lambda --help >/dev/null 2>&1; then

@@ -234,6 +234,7 @@ impl<P: Ports<Deferrer = InlineDeferrer>> EbsRun<P> {
             candidates = outcome.candidates,
             open = open.len(),
             examine = examine.len(),
+            discovery_calls = found.calls,
             "ebs run"
         );
 
@@ -316,6 +317,11 @@ impl<P: Ports<Deferrer = InlineDeferrer>> EbsRun<P> {
         let gathered = gather::gather(&self.ec2, &self.cloudwatch, &what)
             .await
             .map_err(|e| HandlerError::Retryable(e.to_string()))?;
+        tracing::info!(
+            calls = gathered.calls,
+            files = gathered.files.len(),
+            "ebs evidence gathered"
+        );
         // Volume status and fast snapshot restores are optional pieces:
         // without them a finding says what is missing, and clearing is
         // still decided by the metrics.

@@ -429,3 +429,28 @@ async fn through_a_webhook_nothing_is_posted_twice() {
     assert!(posts[0].contains(&a));
     assert!(slack.rejections().is_empty(), "{:?}", slack.rejections());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_instance_left_for_the_next_run_is_not_taken_for_cleared() {
+    let slack = start_doctor_testkit::slack::SlackReceiver::start(TOKEN);
+    let mut w = world(&slack, Transport::Api).await;
+    let (a, vol_a) = instance(&w.ec2).await;
+    let (b, vol_b) = instance(&w.ec2).await;
+    w.hit(&a, &vol_a, t0() - Duration::minutes(10));
+    w.hit(&b, &vol_b, t0() - Duration::minutes(10));
+    let first = w.run_at(0).await.unwrap();
+    assert_eq!(first.joined, 2, "{first:?}");
+    // Both still at the ceiling, but this run may gather only one.
+    w.run.max_instances = 1;
+    let second = w.run_at(2).await.unwrap();
+    assert_eq!(
+        (second.examined, second.postponed, second.resolved),
+        (1, 1, 0),
+        "the instance not examined stays open: {second:?}"
+    );
+    assert_eq!(
+        kinds(&slack.messages()),
+        ["post", "post"],
+        "nothing resolved, nothing posted"
+    );
+}

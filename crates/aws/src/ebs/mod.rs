@@ -142,6 +142,9 @@ pub struct EbsOutcome {
     pub not_posted: Vec<String>,
     /// Open (instance, cause) that cleared in this run.
     pub resolved: usize,
+    /// Instances left for the next run (more than `EBS_MAX_INSTANCES`):
+    /// nothing of theirs is published or resolved by this one.
+    pub postponed: usize,
     /// What could not be read (the run then resolves nothing).
     pub errors: Vec<String>,
 }
@@ -220,13 +223,9 @@ impl<P: Ports<Deferrer = InlineDeferrer>> EbsRun<P> {
             tracing::warn!(
                 instances = examine.len(),
                 max = self.max_instances,
-                "more instances than one run gathers: the rest waits for the next run"
+                "more instances than one run gathers (EBS_MAX_INSTANCES): the rest waits for the next run"
             );
-            outcome.errors.push(format!(
-                "{} instances to examine, {} examined (EBS_MAX_INSTANCES)",
-                examine.len(),
-                self.max_instances
-            ));
+            outcome.postponed = examine.len() - self.max_instances;
             examine.truncate(self.max_instances);
         }
         tracing::info!(
@@ -276,9 +275,11 @@ impl<P: Ports<Deferrer = InlineDeferrer>> EbsRun<P> {
                 })
                 .filter(|m| !current.contains(*m))
                 .filter(|m| {
-                    // An instance whose evidence is missing proves nothing:
-                    // it stays open until a run can tell.
-                    parse_subject(m).is_some_and(|(i, _)| !undecided.contains(&i))
+                    // Only what this run examined; an instance whose
+                    // evidence is missing proves nothing: it stays open
+                    // until a run can tell.
+                    parse_subject(m)
+                        .is_some_and(|(i, _)| examine.contains(&i) && !undecided.contains(&i))
                 })
                 .cloned()
                 .collect();

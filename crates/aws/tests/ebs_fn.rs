@@ -454,3 +454,31 @@ async fn an_instance_left_for_the_next_run_is_not_taken_for_cleared() {
         "nothing resolved, nothing posted"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_alarm_state_change_starts_the_same_run() {
+    let slack = start_doctor_testkit::slack::SlackReceiver::start(TOKEN);
+    let w = world(&slack, Transport::Api).await;
+    let (a, vol_a) = instance(&w.ec2).await;
+    w.hit(&a, &vol_a, t0() - Duration::minutes(10));
+    // A Metrics Insights alarm's event names no contributor the run relies
+    // on: the run asks CloudWatch itself.
+    let alarm = json!({
+        "version": "0", "id": unique("alarm"), "detail-type": "CloudWatch Alarm State Change",
+        "source": "aws.cloudwatch", "account": ACCOUNT, "time": t0().to_rfc3339(), "region": "eu-west-1",
+        "resources": ["arn:aws:cloudwatch:eu-west-1:123456789012:alarm:ebs-ceilings"],
+        "detail": {"alarmName": "ebs-ceilings", "state": {"value": "ALARM"}, "previousState": {"value": "OK"}}
+    });
+    let invocation = Invocation::with_time_left(t0(), std::time::Duration::from_secs(120));
+    let outcome = w.run.handle(&alarm, &invocation).await.unwrap();
+    assert_eq!(outcome.joined, 1, "{outcome:?}");
+    assert_eq!(kinds(&slack.messages()), ["post"]);
+    let other = json!({"version": "0", "id": "x", "detail-type": "EBS Volume Notification", "source": "aws.ec2", "detail": {}});
+    assert!(
+        matches!(
+            w.run.handle(&other, &invocation).await,
+            Err(HandlerError::Unreadable(_))
+        ),
+        "another event is refused"
+    );
+}

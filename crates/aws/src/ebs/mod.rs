@@ -256,11 +256,18 @@ impl<P: Ports<Deferrer = InlineDeferrer>> EbsRun<P> {
                 outcome.not_posted.push(subject);
                 continue;
             }
-            current.insert(subject);
-            match engine.publish(finding, when).await? {
-                Published::Joined => outcome.joined += 1,
-                Published::Refreshed => outcome.refreshed += 1,
-                Published::Already => outcome.unchanged += 1,
+            current.insert(subject.clone());
+            // One finding that cannot be published (store contention,
+            // Slack down) does not keep the others from theirs; the run
+            // then resolves nothing and is retried.
+            match engine.publish(finding, when).await {
+                Ok(Published::Joined) => outcome.joined += 1,
+                Ok(Published::Refreshed) => outcome.refreshed += 1,
+                Ok(Published::Already) => outcome.unchanged += 1,
+                Err(e) => {
+                    tracing::error!(subject, error = %e, "publication failed");
+                    outcome.errors.push(format!("{subject}: {e}"));
+                }
             }
         }
 

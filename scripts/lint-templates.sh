@@ -102,6 +102,7 @@ ON = {
     "EnableOpsCenter": '"true"',
     "EnableInstanceTagging": '"true"',
     "CreateReadRole": '"true"',
+    "EnableEbsDoctor": '"true"',  # ebs (issue 17)
 }
 out = pathlib.Path(sys.argv[1])
 for name in sys.argv[2:]:

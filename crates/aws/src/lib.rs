@@ -17,6 +17,10 @@
 //! KMS, IAM, CloudTrail), [`start`] (`ec2-state-change`,
 //! `cloudtrail-api-call`) and [`preflight`] (the preflight function and
 //! `preflight --live`).
+//!
+//! Feature `ebs` (the EBS doctor): [`ebs`] (the `ebs-ceiling` function:
+//! which instances hit an EBS ceiling, their evidence gathered, diagnosed
+//! and published; the same gathering serves `start-doctor ebs --live`).
 
 #![deny(missing_docs)]
 
@@ -24,6 +28,10 @@ pub mod annotate;
 pub mod config;
 pub mod defer;
 pub mod dynamodb;
+// ---- ebs (issue 17) ----
+#[cfg(feature = "ebs")]
+pub mod ebs;
+// ---- end ebs ----
 pub mod lambda;
 #[cfg(feature = "start")]
 pub mod live;

@@ -5,6 +5,10 @@
 mod e2e_annotate;
 mod e2e_aws;
 mod e2e_faults;
+// ---- ebs (issue 17) ----
+mod ebs_fn;
+mod ebs_gather;
+// ---- end ebs ----
 mod live_inference;
 mod preflight_fn;
 mod slack_delivery;

@@ -200,7 +200,7 @@ fn run_diagnose(args: &DiagnoseArgs) -> ExitCode {
         {
             let now = Utc::now();
             let (since, until) = window(args.since, args.until, now);
-            let gather = start_doctor_remote::ebs::Gather {
+            let gather = start_doctor_aws::ebs::gather::Gather {
                 instance_ids: args.instance_ids.clone(),
                 since,
                 until,

@@ -256,13 +256,13 @@ fn save(dir: &Path, files: &[(String, serde_json::Value)]) -> std::io::Result<()
 }
 
 /// `ebs --live`: the describe calls and GetMetricData of
-/// [`start_doctor_remote::ebs::gather`] with the caller's credentials and
+/// [`start_doctor_aws::ebs::gather::gather`] with the caller's credentials and
 /// Region, each gathered file written under `save` when given and read by
 /// `read` (the doctor's own file reader). An optional call that failed
 /// (volume status, fast snapshot restores, one metrics request) is an
 /// error naming it; the rest is still read.
 pub fn ebs_live<T>(
-    gather: &start_doctor_remote::ebs::Gather,
+    gather: &start_doctor_aws::ebs::gather::Gather,
     save: Option<&Path>,
     read: impl Fn(&[u8], bool) -> Result<Option<FileContent<T>>, String>,
 ) -> Files<T> {
@@ -275,9 +275,9 @@ pub fn ebs_live<T>(
     let gathered = runtime().and_then(|runtime| {
         runtime.block_on(async {
             let config = sdk_config().await;
-            let ec2 = start_doctor_remote::ebs::ec2_client(&config);
-            let cloudwatch = start_doctor_remote::ebs::cloudwatch_client(&config);
-            start_doctor_remote::ebs::gather(&ec2, &cloudwatch, gather)
+            let ec2 = start_doctor_aws::ebs::gather::ec2_client(&config);
+            let cloudwatch = start_doctor_aws::ebs::gather::cloudwatch_client(&config);
+            start_doctor_aws::ebs::gather::gather(&ec2, &cloudwatch, gather)
                 .await
                 .map_err(|e| e.to_string())
         })

@@ -180,7 +180,9 @@ pub struct Remediation {
 }
 
 /// Demand against the binding ceiling, minute by minute, for the chart.
-#[derive(Clone, Debug, Default, PartialEq)]
+/// Not in the JSON contract; serializable so that the live path can keep
+/// it with the group it shows.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Chart {
     /// What is charted.
     pub dimension: Option<Dimension>,

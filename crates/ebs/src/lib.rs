@@ -9,7 +9,9 @@
 //! joins them, [`rules`] compares every minute with every ceiling
 //! ([`limits`]) and names the cause, [`remedy`] writes the fix (with
 //! [`price`]), [`render`] prints it, [`query`] writes the CloudWatch
-//! request that collects the metrics.
+//! request that collects the metrics, [`notice`] is the doctor the live
+//! path's engine publishes findings with (one Slack message and OpsItem per
+//! (instance, cause)).
 
 #![deny(missing_docs)]
 
@@ -19,6 +21,7 @@ pub mod ids;
 pub mod limits;
 pub mod metric;
 pub mod model;
+pub mod notice;
 pub mod price;
 pub mod query;
 pub mod read;

@@ -32,7 +32,7 @@ fn texts(message: &Value) -> Vec<(String, String)> {
     out
 }
 
-fn assert_within_limits(what: &str, message: &Value) {
+pub fn assert_within_limits(what: &str, message: &Value) {
     let blocks = message["blocks"].as_array().unwrap();
     assert!(blocks.len() <= 50, "{what}: {} blocks", blocks.len());
     for (kind, text) in texts(message) {

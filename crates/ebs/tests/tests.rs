@@ -5,6 +5,7 @@
 mod aws_examples;
 mod common;
 mod contract;
+mod notice;
 mod order_independence;
 mod slack;
 mod variations;

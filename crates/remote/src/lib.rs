@@ -1,11 +1,12 @@
 //! start-doctor where the evidence lives: a CloudTrail archive read in place
-//! in S3 ([`s3`]), the evidence query of [`start_doctor_start::query`]
-//! run on Athena ([`athena`]) or CloudTrail Lake ([`lake`]), the EBS
-//! evidence of `start-doctor ebs --live` gathered from the account
-//! ([`ebs`]), and the network configuration and flow-log records of
-//! `flows --live` ([`flows`]). Everything here is I/O; what is read is handed to the
-//! doctors' readers, so a record from S3, a query result or a live describe
-//! call is diagnosed like one from a local file.
+//! in S3 ([`s3`]), the evidence query of [`start_doctor_start::query`] run
+//! on Athena ([`athena`]) or CloudTrail Lake ([`lake`]), and the network
+//! configuration and flow-log records of `flows --live` ([`flows`]).
+//! Everything here is I/O; what is read is handed to the doctors' readers,
+//! so a record from S3 or a query result is diagnosed like one from a local
+//! file. (The EBS evidence of `start-doctor ebs --live` is gathered by
+//! `start_doctor_aws::ebs::gather`, which the `ebs-ceiling` function
+//! shares.)
 //!
 //! Only the `start-doctor` CLI's `aws` feature builds this crate, so that
 //! the default build compiles no AWS SDK.
@@ -13,7 +14,6 @@
 #![deny(missing_docs)]
 
 pub mod athena;
-pub mod ebs;
 pub mod flows;
 pub mod lake;
 pub mod s3;

@@ -36,4 +36,3 @@ fn evidence_rows() -> Vec<Vec<(String, String)>> {
         })
         .collect()
 }
-mod ebs;

@@ -42,10 +42,36 @@ fn instance_link(f: &Finding) -> String {
 /// The message for one finding: a JSON object with `text` (the
 /// notification fallback) and `blocks`.
 pub fn message(f: &Finding) -> Value {
-    let mut blocks = vec![
-        header(&format!("EBS: {} on {}", title(f.cause), f.instance_id)),
-        section(escape(&f.summary)),
-    ];
+    render(f, false)
+}
+
+/// The live path's message once the finding has cleared: the same facts
+/// (the last seen while it lasted) under a header and a first line that
+/// say it is over, so that the channel shows at a glance what is still
+/// open.
+pub fn cleared_message(f: &Finding) -> Value {
+    render(f, true)
+}
+
+fn render(f: &Finding, cleared: bool) -> Value {
+    let mut blocks = if cleared {
+        vec![
+            header(&format!(
+                "Resolved: EBS {} on {}",
+                title(f.cause),
+                f.instance_id
+            )),
+            context(&format!(
+                ":white_check_mark: No longer at this limit. What it was, as last seen: {}",
+                escape(&f.summary)
+            )),
+        ]
+    } else {
+        vec![
+            header(&format!("EBS: {} on {}", title(f.cause), f.instance_id)),
+            section(escape(&f.summary)),
+        ]
+    };
     let mut list = Vec::new();
     let name = f
         .name
@@ -170,7 +196,12 @@ pub fn message(f: &Finding) -> Value {
         ));
     }
     blocks.push(context(&notes.join(" · ")));
-    slack_message(&escape(&f.summary), blocks)
+    let fallback = if cleared {
+        format!("Resolved: {}", escape(&f.summary))
+    } else {
+        escape(&f.summary)
+    };
+    slack_message(&fallback, blocks)
 }
 
 /// Room left in a section for the `…and N more` line.
@@ -224,5 +255,29 @@ pub fn resolved_reply(f: &Finding, since: DateTime<Utc>) -> Value {
         title(f.cause),
         f.cause.as_str(),
         since.format("%Y-%m-%d %H:%M UTC")
+    ))
+}
+
+/// The thread reply when a finding that had cleared comes back (the
+/// message above shows it open again).
+pub fn again_reply(f: &Finding) -> Value {
+    reply(&format!(
+        "{} is at the {} (`{}`) again: {}",
+        f.instance_id,
+        title(f.cause),
+        f.cause.as_str(),
+        escape(&f.summary)
+    ))
+}
+
+/// A top-level follow-up for a webhook (a message that cannot be
+/// updated): these instances are at the same limit.
+pub fn follow_up(f: &Finding, instances: &[String]) -> Value {
+    let room = SECTION_MAX - 80;
+    reply(&format!(
+        "EBS {} (`{}`) also on: {}",
+        title(f.cause),
+        f.cause.as_str(),
+        whole_items(instances, instances.len(), room)
     ))
 }

@@ -1,10 +1,12 @@
-//! `start-doctor ebs --live`: the EBS evidence gathered from the account,
-//! written as the very files `start-doctor ebs` reads (the AWS CLI's JSON
-//! shapes), so that `--save DIR` keeps them and a later `start-doctor ebs
-//! DIR` gives the same findings.
+//! The EBS evidence gathered from the account, for the `ebs-ceiling`
+//! function and `start-doctor ebs --live` alike, written as the very files
+//! `start-doctor ebs` reads (the AWS CLI's JSON shapes), so that `--save
+//! DIR` keeps them, a later `start-doctor ebs DIR` gives the same findings,
+//! and the function diagnoses with the same reader as the CLI.
 //!
-//! The calls, all read-only: `DescribeInstances` (the instances asked, or
-//! every running one), `DescribeVolumes` (their volumes),
+//! The calls, all read-only: `DescribeInstances` (the instances asked, by
+//! an `instance-id` filter so that one terminated id does not fail the
+//! call for the others, or every running one), `DescribeVolumes` (their volumes),
 //! `DescribeInstanceTypes` (the types seen), `DescribeVolumeStatus`
 //! (initialization progress), `DescribeFastSnapshotRestores` (the volumes'
 //! snapshots), then `GetMetricData` with the requests `start-doctor ebs
@@ -23,7 +25,33 @@ use serde_json::{json, Value};
 use start_doctor_ebs::ids::InstanceId;
 use start_doctor_ebs::{query, read_document, Collected, Evidence};
 
-use crate::RemoteError;
+/// Why a gathering failed as a whole.
+#[derive(Debug, thiserror::Error)]
+pub enum GatherError {
+    /// An AWS call failed (after the SDK's retries).
+    #[error("{operation}: {message}")]
+    Call {
+        /// The API, e.g. `DescribeInstances`.
+        operation: &'static str,
+        /// The SDK's error, with its cause chain.
+        message: String,
+    },
+}
+
+impl GatherError {
+    /// An SDK error with its whole cause chain, which is where the SDK keeps
+    /// the service's message.
+    pub(crate) fn call(operation: &'static str, error: &dyn std::error::Error) -> Self {
+        let mut message = error.to_string();
+        let mut source = error.source();
+        while let Some(cause) = source {
+            message.push_str(": ");
+            message.push_str(&cause.to_string());
+            source = cause.source();
+        }
+        Self::Call { operation, message }
+    }
+}
 
 /// Most values in one EC2 filter.
 const FILTER_VALUES: usize = 200;
@@ -103,7 +131,7 @@ pub async fn gather(
     ec2: &aws_sdk_ec2::Client,
     cloudwatch: &aws_sdk_cloudwatch::Client,
     what: &Gather,
-) -> Result<Gathered, RemoteError> {
+) -> Result<Gathered, GatherError> {
     let mut out = Gathered::default();
     let (instances, calls) = describe_instances(ec2, &what.instance_ids).await?;
     out.calls += calls;
@@ -183,7 +211,7 @@ pub async fn gather(
         Ok(r) => r,
         Err(query::QueryError::Nothing) => return Ok(out),
         Err(e) => {
-            return Err(RemoteError::Call {
+            return Err(GatherError::Call {
                 operation: "GetMetricData",
                 message: e.to_string(),
             })
@@ -227,7 +255,7 @@ fn group_reservations(instances: Vec<Value>) -> Vec<Value> {
 pub async fn describe_instances(
     ec2: &aws_sdk_ec2::Client,
     ids: &[InstanceId],
-) -> Result<(Vec<Value>, usize), RemoteError> {
+) -> Result<(Vec<Value>, usize), GatherError> {
     let mut out = Vec::new();
     let mut calls = 0;
     let batches: Vec<Option<Vec<String>>> = if ids.is_empty() {
@@ -240,7 +268,10 @@ pub async fn describe_instances(
     for batch in batches {
         let mut request = ec2.describe_instances();
         request = match batch {
-            Some(ids) => request.set_instance_ids(Some(ids)),
+            // A filter, not `InstanceIds`: an id that no longer exists
+            // (terminated since its notice was posted) is left out rather
+            // than failing the whole call.
+            Some(ids) => request.filters(filter("instance-id", &ids)),
             None => request.filters(filter(
                 "instance-state-name",
                 &["running".to_owned(), "pending".to_owned()],
@@ -249,7 +280,7 @@ pub async fn describe_instances(
         let mut pages = request.into_paginator().send();
         while let Some(page) = pages.next().await {
             calls += 1;
-            let page = page.map_err(|e| RemoteError::call("DescribeInstances", &e))?;
+            let page = page.map_err(|e| GatherError::call("DescribeInstances", &e))?;
             for r in page.reservations() {
                 for i in r.instances() {
                     let mut v = json!({
@@ -277,7 +308,7 @@ pub async fn describe_instances(
 pub async fn describe_volumes(
     ec2: &aws_sdk_ec2::Client,
     instance_ids: &[String],
-) -> Result<(Vec<Value>, usize), RemoteError> {
+) -> Result<(Vec<Value>, usize), GatherError> {
     let mut out = Vec::new();
     let mut calls = 0;
     for batch in instance_ids.chunks(FILTER_VALUES) {
@@ -288,7 +319,7 @@ pub async fn describe_volumes(
             .send();
         while let Some(page) = pages.next().await {
             calls += 1;
-            let page = page.map_err(|e| RemoteError::call("DescribeVolumes", &e))?;
+            let page = page.map_err(|e| GatherError::call("DescribeVolumes", &e))?;
             for v in page.volumes() {
                 out.push(json!({
                     "VolumeId": v.volume_id(),
@@ -318,7 +349,7 @@ pub async fn describe_volumes(
 pub async fn describe_instance_types(
     ec2: &aws_sdk_ec2::Client,
     types: &[String],
-) -> Result<(Vec<Value>, usize), RemoteError> {
+) -> Result<(Vec<Value>, usize), GatherError> {
     let mut out = Vec::new();
     let mut calls = 0;
     for batch in types.chunks(TYPES_PER_CALL) {
@@ -334,7 +365,7 @@ pub async fn describe_instance_types(
             .send();
         while let Some(page) = pages.next().await {
             calls += 1;
-            let page = page.map_err(|e| RemoteError::call("DescribeInstanceTypes", &e))?;
+            let page = page.map_err(|e| GatherError::call("DescribeInstanceTypes", &e))?;
             for t in page.instance_types() {
                 let ebs = t.ebs_info().and_then(|e| e.ebs_optimized_info());
                 out.push(json!({
@@ -365,7 +396,7 @@ pub async fn describe_instance_types(
 pub async fn volume_status(
     ec2: &aws_sdk_ec2::Client,
     volume_ids: &[String],
-) -> Result<(Vec<Value>, usize), RemoteError> {
+) -> Result<(Vec<Value>, usize), GatherError> {
     let mut out = Vec::new();
     let mut calls = 0;
     for batch in volume_ids.chunks(FILTER_VALUES) {
@@ -376,7 +407,7 @@ pub async fn volume_status(
             .send();
         while let Some(page) = pages.next().await {
             calls += 1;
-            let page = page.map_err(|e| RemoteError::call("DescribeVolumeStatus", &e))?;
+            let page = page.map_err(|e| GatherError::call("DescribeVolumeStatus", &e))?;
             for s in page.volume_statuses() {
                 let init = s.initialization_status_details();
                 out.push(json!({
@@ -405,7 +436,7 @@ pub async fn volume_status(
 pub async fn fast_snapshot_restores(
     ec2: &aws_sdk_ec2::Client,
     snapshot_ids: &[String],
-) -> Result<(Vec<Value>, usize), RemoteError> {
+) -> Result<(Vec<Value>, usize), GatherError> {
     let mut out = Vec::new();
     let mut calls = 0;
     for batch in snapshot_ids.chunks(FILTER_VALUES) {
@@ -416,7 +447,7 @@ pub async fn fast_snapshot_restores(
             .send();
         while let Some(page) = pages.next().await {
             calls += 1;
-            let page = page.map_err(|e| RemoteError::call("DescribeFastSnapshotRestores", &e))?;
+            let page = page.map_err(|e| GatherError::call("DescribeFastSnapshotRestores", &e))?;
             for f in page.fast_snapshot_restores() {
                 out.push(json!({
                     "SnapshotId": f.snapshot_id(),
@@ -436,8 +467,8 @@ pub async fn fast_snapshot_restores(
 pub async fn metric_data(
     cloudwatch: &aws_sdk_cloudwatch::Client,
     request: &Value,
-) -> Result<(Value, usize), RemoteError> {
-    let bad = |what: &str| RemoteError::Call {
+) -> Result<(Value, usize), GatherError> {
+    let bad = |what: &str| GatherError::Call {
         operation: "GetMetricData",
         message: format!("the request has no valid {what}"),
     };
@@ -497,7 +528,7 @@ pub async fn metric_data(
         .send();
     while let Some(page) = pages.next().await {
         calls += 1;
-        let page = page.map_err(|e| RemoteError::call("GetMetricData", &e))?;
+        let page = page.map_err(|e| GatherError::call("GetMetricData", &e))?;
         for r in page.metric_data_results() {
             results.push(json!({
                 "Id": r.id(),

@@ -1,4 +1,4 @@
-//! `start-doctor ebs --live`: what moto lacks (volume status with its
+//! The EBS gathering (`ebs-ceiling` and `start-doctor ebs --live`): what moto lacks (volume status with its
 //! initialization details, fast snapshot restores, GetMetricData pages)
 //! against `aws-smithy-mocks`, and a whole gather against the moto server
 //! (instances, volumes, instance types, metrics put there first). What is
@@ -16,9 +16,9 @@ use aws_sdk_ec2::types::{
 };
 use aws_smithy_mocks::{mock, mock_client, RuleMode};
 use serde_json::json;
+use start_doctor_aws::ebs::gather as ebs;
 use start_doctor_ebs::model::{FsrState, InitializationType as ReadType};
 use start_doctor_ebs::read::{read_document, Status};
-use start_doctor_remote::ebs;
 
 #[tokio::test]
 async fn volume_status_keeps_the_initialization_details() {

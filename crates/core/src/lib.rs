@@ -13,6 +13,7 @@
 pub mod console;
 pub mod ids;
 pub mod input;
+pub mod json;
 pub mod selection;
 pub mod slack;
 pub mod text;

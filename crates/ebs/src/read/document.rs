@@ -5,66 +5,22 @@
 //! itself. An object is classified once all its keys are seen, since JSON
 //! key order is arbitrary.
 
-use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
-use serde::Deserialize;
+use serde::de::{self, MapAccess};
 use serde_json::value::RawValue;
+use start_doctor_core::json;
 
 use super::{describe, events, metrics, Document, DocumentError, Problem};
 
 /// Reads a JSON stream (one value or JSON Lines) into a document.
 pub(super) fn read_json(data: &[u8]) -> Result<Document, DocumentError> {
     let mut document = Document::default();
-    let mut stream = serde_json::Deserializer::from_slice(data).into_iter::<TopLevel>();
-    for index in 0.. {
-        let start = stream.byte_offset();
-        match stream.next() {
-            None => break,
-            Some(Ok(TopLevel(mut doc))) => {
-                let line = line_of_value(data, start);
-                for p in &mut doc.problems {
-                    p.line.get_or_insert(line);
-                }
-                document.append(doc);
-            }
-            Some(Err(e)) => return Err(document_error(&e, index, line_of_value(data, start))),
+    let read = json::read_stream::<Document>(data, |mut doc, line| {
+        for p in &mut doc.problems {
+            p.line.get_or_insert(line);
         }
-    }
-    Ok(document)
-}
-
-/// The 1-based line on which the value after `offset` (past whitespace)
-/// starts.
-fn line_of_value(data: &[u8], offset: usize) -> usize {
-    let offset = offset.min(data.len());
-    let skip = data[offset..]
-        .iter()
-        .take_while(|b| b.is_ascii_whitespace())
-        .count();
-    1 + data[..offset + skip]
-        .iter()
-        .filter(|&&b| b == b'\n')
-        .count()
-}
-
-/// The error for a value that failed to parse; in JSON Lines the line
-/// named is the one the broken value starts on.
-fn document_error(e: &serde_json::Error, index: usize, value_line: usize) -> DocumentError {
-    let text = e.to_string();
-    let (message, position) = text.rsplit_once(" at line ").unwrap_or((text.as_str(), ""));
-    let json_lines = index > 0 || (e.line() > value_line && e.column() <= 1);
-    let (line, message) = if json_lines && e.line() != value_line {
-        (value_line, format!("{message} (found at line {position})"))
-    } else {
-        (e.line(), message.to_owned())
-    };
-    match e.classify() {
-        serde_json::error::Category::Data => DocumentError::Shape { line, message },
-        _ => DocumentError::Json {
-            line,
-            column: if line == e.line() { e.column() } else { 1 },
-            message,
-        },
-    }
+        document.append(doc);
+    });
+    read.map(|()| document).map_err(DocumentError::from)
 }
 
 /// What the doctor reads, for the error about a shape it does not.
@@ -72,66 +28,11 @@ const EXPECTING: &str = "describe-instances/describe-volumes/describe-instance-t
      describe-volume-status/describe-fast-snapshot-restores output, a get-metric-data \
      request or response, or an EventBridge event";
 
-/// One top-level JSON value: an array of items or one object.
-struct TopLevel(Document);
+impl json::ObjectReader for Document {
+    const EXPECTING: &'static str = EXPECTING;
 
-impl<'de> Deserialize<'de> for TopLevel {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let mut doc = Document::default();
-        deserializer.deserialize_any(ValueVisitor {
-            doc: &mut doc,
-            allow_array: true,
-        })?;
-        Ok(TopLevel(doc))
-    }
-}
-
-/// Visits an array of objects (only at the top level) or one object.
-struct ValueVisitor<'d> {
-    doc: &'d mut Document,
-    allow_array: bool,
-}
-
-impl<'de> Visitor<'de> for ValueVisitor<'_> {
-    type Value = ();
-
-    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-        f.write_str(EXPECTING)
-    }
-
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
-        if !self.allow_array {
-            return Err(de::Error::custom(format!(
-                "a nested array is not {EXPECTING}"
-            )));
-        }
-        while seq
-            .next_element_seed(ObjectSeed {
-                doc: &mut *self.doc,
-            })?
-            .is_some()
-        {}
-        Ok(())
-    }
-
-    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<(), A::Error> {
-        read_object(map, self.doc)
-    }
-}
-
-/// One array element: must be an object.
-struct ObjectSeed<'d> {
-    doc: &'d mut Document,
-}
-
-impl<'de> DeserializeSeed<'de> for ObjectSeed<'_> {
-    type Value = ();
-
-    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
-        deserializer.deserialize_any(ValueVisitor {
-            doc: self.doc,
-            allow_array: false,
-        })
+    fn read_object<'de, A: MapAccess<'de>>(&mut self, map: A) -> Result<(), A::Error> {
+        read_object(map, self)
     }
 }
 

@@ -85,6 +85,24 @@ pub enum DocumentError {
     },
 }
 
+impl From<start_doctor_core::json::JsonError> for DocumentError {
+    fn from(e: start_doctor_core::json::JsonError) -> Self {
+        use start_doctor_core::json::JsonError;
+        match e {
+            JsonError::Syntax {
+                line,
+                column,
+                message,
+            } => DocumentError::Json {
+                line,
+                column,
+                message,
+            },
+            JsonError::Shape { line, message } => DocumentError::Shape { line, message },
+        }
+    }
+}
+
 /// What a query of a `get-metric-data` request asks for.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum QueryTarget {

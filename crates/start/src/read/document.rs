@@ -10,6 +10,7 @@ use serde::de::value::MapDeserializer;
 use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde::Deserialize;
 use serde_json::value::RawValue;
+use start_doctor_core::json;
 
 use super::cloudtrail::RawRecord;
 use super::sink::{read_record, Sink};
@@ -18,59 +19,15 @@ use super::{authorization, describe, eventbridge, results, Document, DocumentErr
 /// Reads a JSON stream (one value or JSON Lines) into a document.
 pub(super) fn read_json(data: &[u8]) -> Result<Document, DocumentError> {
     let mut document = Document::default();
-    let mut stream = serde_json::Deserializer::from_slice(data).into_iter::<TopLevel>();
-    for index in 0.. {
-        let start = stream.byte_offset();
-        match stream.next() {
-            None => return Ok(document),
-            Some(Ok(TopLevel(sink))) => {
-                let line = line_of_value(data, start);
-                let (evidence, problems) = sink.into_parts();
-                document.evidence.extend(evidence);
-                document.problems.extend(problems.into_iter().map(|mut p| {
-                    p.line.get_or_insert(line);
-                    p
-                }));
-            }
-            Some(Err(e)) => return Err(document_error(&e, index, line_of_value(data, start))),
-        }
-    }
-    Ok(document)
-}
-
-/// The 1-based line on which the value after `offset` (past whitespace) starts.
-fn line_of_value(data: &[u8], offset: usize) -> usize {
-    let skip = data[offset..]
-        .iter()
-        .take_while(|b| b.is_ascii_whitespace())
-        .count();
-    1 + data[..offset + skip]
-        .iter()
-        .filter(|&&b| b == b'\n')
-        .count()
-}
-
-/// The error for a value that failed to parse. In JSON Lines (a value
-/// after the first, or a break found only at the start of the next line)
-/// the line named is the one the broken value starts on; the parser's own
-/// position stays in the message.
-fn document_error(e: &serde_json::Error, index: usize, value_line: usize) -> DocumentError {
-    let text = e.to_string();
-    let (message, position) = text.rsplit_once(" at line ").unwrap_or((text.as_str(), ""));
-    let json_lines = index > 0 || (e.line() > value_line && e.column() <= 1);
-    let (line, message) = if json_lines && e.line() != value_line {
-        (value_line, format!("{message} (found at line {position})"))
-    } else {
-        (e.line(), message.to_owned())
-    };
-    match e.classify() {
-        serde_json::error::Category::Data => DocumentError::Shape { line, message },
-        _ => DocumentError::Json {
-            line,
-            column: if line == e.line() { e.column() } else { 1 },
-            message,
-        },
-    }
+    let read = json::read_stream::<Sink>(data, |sink, line| {
+        let (evidence, problems) = sink.into_parts();
+        document.evidence.extend(evidence);
+        document.problems.extend(problems.into_iter().map(|mut p| {
+            p.line.get_or_insert(line);
+            p
+        }));
+    });
+    read.map(|()| document).map_err(DocumentError::from)
 }
 
 /// What `Records` / `Events` containers and shapes are expected to be.
@@ -102,66 +59,11 @@ const FLOWS_KEYS: [&str; 17] = [
     "awslogs",
 ];
 
-/// One top-level JSON value: an array of items or one object.
-struct TopLevel(Sink);
+impl json::ObjectReader for Sink {
+    const EXPECTING: &'static str = EXPECTING;
 
-impl<'de> Deserialize<'de> for TopLevel {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let mut sink = Sink::default();
-        deserializer.deserialize_any(ValueVisitor {
-            sink: &mut sink,
-            allow_array: true,
-        })?;
-        Ok(TopLevel(sink))
-    }
-}
-
-/// Visits an array of objects (only at the top level) or one object.
-struct ValueVisitor<'s> {
-    sink: &'s mut Sink,
-    allow_array: bool,
-}
-
-impl<'de> Visitor<'de> for ValueVisitor<'_> {
-    type Value = ();
-
-    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-        f.write_str(EXPECTING)
-    }
-
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
-        if !self.allow_array {
-            return Err(de::Error::custom(format!(
-                "a nested array is not {EXPECTING}"
-            )));
-        }
-        while seq
-            .next_element_seed(ObjectSeed {
-                sink: &mut *self.sink,
-            })?
-            .is_some()
-        {}
-        Ok(())
-    }
-
-    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<(), A::Error> {
-        read_object(map, self.sink)
-    }
-}
-
-/// One array element: must be an object.
-struct ObjectSeed<'s> {
-    sink: &'s mut Sink,
-}
-
-impl<'de> DeserializeSeed<'de> for ObjectSeed<'_> {
-    type Value = ();
-
-    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
-        deserializer.deserialize_any(ValueVisitor {
-            sink: self.sink,
-            allow_array: false,
-        })
+    fn read_object<'de, A: MapAccess<'de>>(&mut self, map: A) -> Result<(), A::Error> {
+        read_object(map, self)
     }
 }
 

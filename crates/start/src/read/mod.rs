@@ -91,6 +91,24 @@ pub enum DocumentError {
     },
 }
 
+impl From<start_doctor_core::json::JsonError> for DocumentError {
+    fn from(e: start_doctor_core::json::JsonError) -> Self {
+        use start_doctor_core::json::JsonError;
+        match e {
+            JsonError::Syntax {
+                line,
+                column,
+                message,
+            } => DocumentError::Json {
+                line,
+                column,
+                message,
+            },
+            JsonError::Shape { line, message } => DocumentError::Shape { line, message },
+        }
+    }
+}
+
 impl DocumentError {
     /// The line the error is on, when it has one.
     pub fn line(&self) -> Option<usize> {

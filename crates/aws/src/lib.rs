@@ -17,6 +17,10 @@
 //! KMS, IAM, CloudTrail), [`start`] (`ec2-state-change`,
 //! `cloudtrail-api-call`) and [`preflight`] (the preflight function and
 //! `preflight --live`).
+//!
+//! Feature `flows` (the flows doctor): [`flows_config`] (the network
+//! configuration from `Describe*` calls, shared with `flows --live`) and
+//! [`flows`] (the `flows-rejects` function).
 
 #![deny(missing_docs)]
 
@@ -24,6 +28,12 @@ pub mod annotate;
 pub mod config;
 pub mod defer;
 pub mod dynamodb;
+// --- flows doctor (feature `flows`) ---
+#[cfg(feature = "flows")]
+pub mod flows;
+#[cfg(feature = "flows")]
+pub mod flows_config;
+// --- end flows doctor ---
 pub mod lambda;
 #[cfg(feature = "start")]
 pub mod live;

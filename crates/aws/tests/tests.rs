@@ -5,6 +5,10 @@
 mod e2e_annotate;
 mod e2e_aws;
 mod e2e_faults;
+// --- flows doctor ---
+#[cfg(feature = "flows")]
+mod flows_fn;
+// --- end flows doctor ---
 mod live_inference;
 mod preflight_fn;
 mod slack_delivery;

@@ -39,7 +39,7 @@ use start_doctor_engine::{Deferred, Engine, EngineError, Later, Published};
 use start_doctor_flows::config::Config;
 use start_doctor_flows::finding::Noise;
 use start_doctor_flows::live::{
-    aggregate_key, noise_key, publishable, Aggregate, FlowsDoctor, NoiseTally,
+    aggregate_key, noise_key, publishable, Aggregate, FlowsDoctor, NoiseTally, SetAside,
 };
 use start_doctor_flows::read::json::read_json;
 use start_doctor_flows::traffic::{Traffic, Window};
@@ -64,6 +64,13 @@ pub const DEFAULT_CONFIG_TTL_SECS: u32 = 300;
 /// A configuration that leaves a reject unexplained (an interface created
 /// since, a read that failed) is read again, but not more often than this.
 pub const MISS_REFRESH_SECS: i64 = 60;
+/// The most conversations one batch publishes, the most-rejected first:
+/// each costs a handful of store calls (about 10 ms each), so 200 finish
+/// well within the function's 60 s; the others are counted (one write) and
+/// logged, and publish when a later batch brings them among its first 200.
+/// A scan of thousands of ports from an inside address is thus one count,
+/// not thousands of writes.
+pub const MAX_CONVERSATIONS_PER_BATCH: usize = 200;
 /// The default inside ranges: private addresses (RFC 1918) cannot come
 /// from the internet, so their rejects are never scans.
 pub const DEFAULT_INTERNAL: [&str; 3] = ["10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16"];
@@ -262,6 +269,9 @@ pub struct BatchOutcome {
     pub unexplained: usize,
     /// Noise counted.
     pub noise: Noise,
+    /// Conversations beyond [`MAX_CONVERSATIONS_PER_BATCH`], counted and
+    /// logged, not published by this batch.
+    pub left_out: usize,
     /// The configuration was read (not cached) for this batch.
     pub config_read: bool,
 }
@@ -363,21 +373,40 @@ pub async fn handle_logs<P: Ports>(
     outcome.unreadable = unreadable;
     outcome.noise = report.noise;
     let store = run.ports.store();
-    if report.noise.after_close > 0 || report.noise.unsolicited > 0 {
+    let mut findings = report.findings;
+    // The most-rejected first (ties in a stable order): the bound keeps
+    // the conversations that matter most.
+    findings.sort_by(|a, b| {
+        b.rejected_records
+            .cmp(&a.rejected_records)
+            .then_with(|| a.client.cmp(&b.client))
+            .then_with(|| a.server.cmp(&b.server))
+            .then_with(|| a.server_port.cmp(&b.server_port))
+    });
+    let left_out: Vec<_> = findings.split_off(findings.len().min(MAX_CONVERSATIONS_PER_BATCH));
+    outcome.left_out = left_out.len();
+    let aside = SetAside {
+        noise: report.noise,
+        left_out_conversations: left_out.len() as u64,
+        left_out_records: left_out.iter().map(|f| f.rejected_records).sum(),
+    };
+    if !aside.is_empty() {
         let key = noise_key(&run.home);
-        let noise = report.noise;
-        let tally: NoiseTally = upsert(store, &key, |t: &mut NoiseTally| t.merge(&batch, &noise))
+        let tally: NoiseTally = upsert(store, &key, |t: &mut NoiseTally| t.merge(&batch, &aside))
             .await
             .map_err(HandlerError::from)?;
         tracing::info!(
             after_close = tally.noise.after_close,
             unsolicited = tally.noise.unsolicited,
-            "noise counted"
+            left_out_conversations = tally.left_out_conversations,
+            left_out_records = tally.left_out_records,
+            batch_left_out = left_out.len(),
+            "set aside"
         );
     }
     let doctor = FlowsDoctor;
     let engine = Engine::new(&run.ports, &doctor, &run.engine);
-    for mut finding in report.findings {
+    for mut finding in findings {
         if finding.account.is_none() {
             finding.account.clone_from(&run.home.account);
         }
@@ -437,8 +466,13 @@ pub async fn handle_batch<P: Ports>(
                         .await
                         .map_err(HandlerError::from),
                     (doctor, _) => {
-                        tracing::error!(doctor, "not a flows notice; dropped");
-                        Ok(())
+                        // Another doctor's message (or a check, which this
+                        // doctor never defers): a batch item failure, kept
+                        // in the DLQ rather than dropped.
+                        tracing::error!(doctor, "not a flows notice");
+                        Err(HandlerError::Unreadable(format!(
+                            "a deferred message of doctor {doctor:?} on the flows queue"
+                        )))
                     }
                 });
             }

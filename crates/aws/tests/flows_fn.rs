@@ -611,3 +611,45 @@ async fn a_burst_costs_per_conversation_not_per_record() {
         .count();
     assert_eq!(posts, 1, "one message for the burst");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_of_more_conversations_than_the_bound_publishes_the_most_rejected() {
+    let story = Story::build();
+    let proxy = FaultProxy::start(&start_doctor_testkit::moto::endpoint());
+    let sdk = sdk_through(&proxy).await;
+    let slack = SlackReceiver::start(TOKEN);
+    let run = run_over(&story, &sdk, &slack, Transport::Api).await;
+    let bound = start_doctor_aws::flows::MAX_CONVERSATIONS_PER_BATCH;
+    // The seed story's first reject, from `bound + 30` on-premises clients;
+    // the first client's twice (the most rejected).
+    let template = story.rejects()[0].clone();
+    let mut lines: Vec<String> = (0..bound + 30)
+        .map(|i| {
+            let client = format!("10.20.{}.{}", 100 + i / 250, 1 + i % 250);
+            template.replace("10.20.5.17", &client)
+        })
+        .collect();
+    lines.push(lines[0].clone());
+    let outcome = handle_input(
+        &run,
+        &subscription(&story.id("group"), &story.id("eni_c"), &lines, 0),
+        &invocation(0),
+    )
+    .await
+    .expect("handled");
+    assert_eq!(outcome["conversations"], bound, "{outcome}");
+    assert_eq!(outcome["left_out"], 30, "{outcome}");
+    let tally: NoiseTally =
+        start_doctor_engine::record::read(&run.ports.store, &noise_key(&run.home))
+            .await
+            .expect("store")
+            .map(|(n, _)| n)
+            .expect("the left-out conversations are counted");
+    assert_eq!(tally.left_out_conversations, 30);
+    assert_eq!(tally.left_out_records, 30);
+    let posted = text_of(&slack.messages()[0]);
+    assert!(
+        posted.contains("10.20.100.1 → 10.1.1.25 TCP 5432"),
+        "the most-rejected conversation is published first: {posted}"
+    );
+}

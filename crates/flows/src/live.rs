@@ -426,30 +426,61 @@ impl Aggregate {
     }
 }
 
-/// The noise a scope has counted (never posted), merged once per batch.
+/// The noise a scope has counted (never posted), and the conversations a
+/// batch left out beyond its bound, merged once per batch.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NoiseTally {
     /// The counts so far.
     pub noise: Noise,
+    /// Conversations left out of batches that held more than a batch
+    /// publishes (each batch counts its own: a conversation left out twice
+    /// counts twice).
+    #[serde(default)]
+    pub left_out_conversations: u64,
+    /// Their REJECT records.
+    #[serde(default)]
+    pub left_out_records: u64,
     /// The latest batches merged.
     pub batches: VecDeque<String>,
 }
 
+/// What one batch sets aside: its noise, and the conversations beyond the
+/// batch's bound.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SetAside {
+    /// Noise.
+    pub noise: Noise,
+    /// Conversations not published.
+    pub left_out_conversations: u64,
+    /// Their REJECT records.
+    pub left_out_records: u64,
+}
+
+impl SetAside {
+    /// Whether there is nothing to count.
+    pub fn is_empty(&self) -> bool {
+        self.noise.after_close == 0 && self.noise.unsolicited == 0 && self.left_out_records == 0
+    }
+}
+
 impl NoiseTally {
-    /// Adds `batch`'s noise. Returns `false` when that batch was merged
-    /// already or brought none.
-    pub fn merge(&mut self, batch: &str, noise: &Noise) -> bool {
-        if (noise.after_close == 0 && noise.unsolicited == 0)
-            || self.batches.iter().any(|b| b == batch)
-        {
+    /// Adds `batch`'s noise and left-out conversations. Returns `false`
+    /// when that batch was merged already or set nothing aside.
+    pub fn merge(&mut self, batch: &str, aside: &SetAside) -> bool {
+        if aside.is_empty() || self.batches.iter().any(|b| b == batch) {
             return false;
         }
         self.batches.push_back(batch.to_owned());
         while self.batches.len() > REMEMBERED_BATCHES {
             self.batches.pop_front();
         }
+        let noise = &aside.noise;
         self.noise.after_close = self.noise.after_close.saturating_add(noise.after_close);
         self.noise.unsolicited = self.noise.unsolicited.saturating_add(noise.unsolicited);
+        self.left_out_conversations = self
+            .left_out_conversations
+            .saturating_add(aside.left_out_conversations);
+        self.left_out_records = self.left_out_records.saturating_add(aside.left_out_records);
         true
     }
 }

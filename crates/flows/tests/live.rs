@@ -15,7 +15,8 @@ use start_doctor_engine::ports::Io;
 use start_doctor_engine::{Deadline, Deferred, Doctor, Engine, Later, Published, Settings, When};
 use start_doctor_flows::finding::{Cause, Finding, Noise};
 use start_doctor_flows::live::{
-    conversation_name, publishable, Aggregate, FlowsDoctor, NoiseTally, Tally, EVENT_DETAIL_TYPE,
+    conversation_name, publishable, Aggregate, FlowsDoctor, NoiseTally, SetAside, Tally,
+    EVENT_DETAIL_TYPE,
 };
 use start_doctor_flows::Options;
 use start_doctor_testkit::schema::assert_flows_valid;
@@ -379,14 +380,19 @@ fn an_aggregate_counts_each_batch_once() {
 #[test]
 fn noise_is_counted_once_per_batch_and_an_empty_batch_writes_nothing() {
     let mut tally = NoiseTally::default();
-    let noise = Noise {
-        after_close: 2,
-        unsolicited: 30,
+    let aside = SetAside {
+        noise: Noise {
+            after_close: 2,
+            unsolicited: 30,
+        },
+        left_out_conversations: 3,
+        left_out_records: 9,
     };
-    assert!(tally.merge("b1", &noise));
-    assert!(!tally.merge("b1", &noise));
-    assert!(!tally.merge("b2", &Noise::default()), "nothing to write");
+    assert!(tally.merge("b1", &aside));
+    assert!(!tally.merge("b1", &aside));
+    assert!(!tally.merge("b2", &SetAside::default()), "nothing to write");
     assert_eq!(tally.noise.unsolicited, 30);
+    assert_eq!(tally.left_out_records, 9);
     let report = diagnose_scenario("noise-scan", &Options::default());
     assert!(
         report.findings.iter().all(|f| !publishable(f)) || report.findings.is_empty(),

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# Builds both Lambda functions for arm64 (Graviton) in release mode:
+# Builds the three Lambda functions of template.yaml for arm64 (Graviton) in
+# release mode:
 #   target/lambda/ec2-state-change/bootstrap
 #   target/lambda/cloudtrail-api-call/bootstrap
+#   target/lambda/preflight/bootstrap
 # (under $CARGO_TARGET_DIR instead of target/ when that is set).
 #
 # Installs what it needs itself: cargo-lambda from PyPI (it brings zig, the
@@ -12,22 +14,67 @@
 # minutes (measured numbers in docs/deploy.md). This is why it
 # is not part of scripts/test.sh.
 #
-# Usage: bash scripts/build-lambdas.sh            (both functions)
+# Usage: bash scripts/build-lambdas.sh            (all three functions)
 #        NICE=10 bash scripts/build-lambdas.sh     (lower CPU priority)
+#        bash scripts/build-lambdas.sh --check-profile
+#                                       (only check [profile.release]; no build)
 # Extra arguments go to `cargo lambda build` (e.g. --locked).
+#
+# `cargo lambda build --release` (this script and `sam build` alike) adds
+# `--config profile.release.<key>=...` for each of strip, lto, codegen-units
+# and panic that the workspace Cargo.toml leaves unset, and its panic is
+# "abort": a panic in one invocation would then kill the runtime instead of
+# failing that invocation (lambda_runtime catches a handler's panic only
+# when it unwinds). So the script first checks that [profile.release] sets
+# all four, panic to "unwind"; scripts/test.sh runs that check too.
 #
 # `sam build` runs its own `cargo lambda build --release --arm64 --bin <Binary>`
 # in each CodeUri; SAM CLI 1.170 builds into the same workspace target/, so
 # after this script it only copies the bootstraps (docs/deploy.md). Use this
-# script to check that both bootstraps build and how large they are.
+# script to check that the bootstraps build and how large they are.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 CARGO_LAMBDA_VERSION="1.9.2"
 TARGET_TRIPLE="aarch64-unknown-linux-gnu"
-FUNCTIONS=(ec2-state-change cloudtrail-api-call)
+FUNCTIONS=(ec2-state-change cloudtrail-api-call preflight)
 
 step() { printf '\n== %s (%ss)\n' "$1" "$SECONDS"; }
+
+# Exits 1, naming what is missing, unless the workspace [profile.release]
+# sets every key cargo-lambda would otherwise set for us, panic to "unwind".
+check_profile() {
+  python3 - <<'PY'
+import sys
+try:
+    import tomllib
+except ImportError:  # Python < 3.11
+    sys.exit("build-lambdas: checking Cargo.toml needs Python 3.11 or later (tomllib)")
+with open("Cargo.toml", "rb") as f:
+    release = tomllib.load(f).get("profile", {}).get("release", {})
+problems = [
+    f"[profile.release] does not set {key}: cargo lambda build --release would set its own"
+    for key in ("strip", "lto", "codegen-units", "panic")
+    if key not in release
+]
+if "panic" in release and release["panic"] != "unwind":
+    problems.append(
+        '[profile.release] panic is not "unwind": a panic would kill the Lambda runtime '
+        "instead of failing the one invocation"
+    )
+for p in problems:
+    print(f"build-lambdas: {p}", file=sys.stderr)
+if problems:
+    sys.exit(1)
+print("[profile.release] sets strip, lto, codegen-units and panic = \"unwind\"")
+PY
+}
+
+step "release profile"
+check_profile
+if [[ "${1:-}" == "--check-profile" ]]; then
+  exit 0
+fi
 
 step "cargo-lambda"
 if ! cargo lambda --help >/dev/null 2>&1; then

@@ -28,6 +28,7 @@ step "templates: cfn-lint, sam validate --lint, checkov (offline, zero findings)
 # The arm64 release build (scripts/build-lambdas.sh) is not run here: a cold
 # build takes longer than the rest of the suite (see docs/deploy.md).
 bash scripts/lint-templates.sh
+bash scripts/build-lambdas.sh --check-profile
 
 step "cargo lambda: both functions run locally on the seed story"
 # Builds the functions, runs them under `cargo lambda watch` against moto and the

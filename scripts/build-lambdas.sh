@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# Builds the three Lambda functions of template.yaml for arm64 (Graviton) in
+# Builds the Lambda functions of template.yaml for arm64 (Graviton) in
 # release mode:
 #   target/lambda/ec2-state-change/bootstrap
 #   target/lambda/cloudtrail-api-call/bootstrap
 #   target/lambda/preflight/bootstrap
+#   target/lambda/flows-rejects/bootstrap (the flows doctor, EnableFlowsDoctor)
 # (under $CARGO_TARGET_DIR instead of target/ when that is set).
 #
 # Installs what it needs itself: cargo-lambda from PyPI (it brings zig, the
@@ -14,7 +15,7 @@
 # minutes (measured numbers in docs/deploy.md). This is why it
 # is not part of scripts/test.sh.
 #
-# Usage: bash scripts/build-lambdas.sh            (all three functions)
+# Usage: bash scripts/build-lambdas.sh            (every function)
 #        NICE=10 bash scripts/build-lambdas.sh     (lower CPU priority)
 #        bash scripts/build-lambdas.sh --check-profile
 #                                       (only check [profile.release]; no build)
@@ -37,7 +38,7 @@ cd "$(dirname "$0")/.."
 
 CARGO_LAMBDA_VERSION="1.9.2"
 TARGET_TRIPLE="aarch64-unknown-linux-gnu"
-FUNCTIONS=(ec2-state-change cloudtrail-api-call preflight)
+FUNCTIONS=(ec2-state-change cloudtrail-api-call preflight flows-rejects)
 
 step() { printf '\n== %s (%ss)\n' "$1" "$SECONDS"; }
 

@@ -243,6 +243,7 @@ fn one_message_names_the_rule_and_each_azs_verdict_and_grows_in_place() {
         shown.contains(&format!("{total} rejected")),
         "the update shows {total} rejected:\n{shown}"
     );
+    insta::assert_json_snapshot!("live_seed_story_grown", updates.last().map(|u| &u.message));
     // The same counts again (a retried batch): nothing at all.
     let before = ports.notifier.updates().len();
     let again = block_on(engine.publish(&grown, when(at(10)))).expect("publish");

@@ -614,6 +614,56 @@ mod tests {
             .contains("DEFER_QUEUE_URL"));
     }
 
+    #[tokio::test]
+    async fn a_message_of_another_doctor_on_the_queue_is_a_batch_item_failure() {
+        use start_doctor_engine::memory::{
+            MemoryStore, RecordingAnnotator, RecordingDeferrer, RecordingNotifier,
+        };
+        let ec2 = aws_sdk_ec2::Client::from_conf(
+            aws_sdk_ec2::Config::builder()
+                .behavior_version(aws_config::BehaviorVersion::latest())
+                .region(aws_sdk_ec2::config::Region::new("eu-west-1"))
+                .build(),
+        );
+        let run = FlowsRun {
+            ports: Io {
+                store: MemoryStore::new(),
+                notifier: RecordingNotifier::new(),
+                deferrer: RecordingDeferrer::default(),
+                annotator: RecordingAnnotator::default(),
+            },
+            engine: start_doctor_engine::Settings::default(),
+            config: ConfigCache::new(ec2, Vec::new(), Duration::minutes(5)),
+            options: Options::default(),
+            home: Origin::default(),
+        };
+        let message = |id: &str, body: Value| serde_json::json!({"messageId": id, "body": body.to_string(), "eventSource": "aws:sqs"});
+        let records = [
+            message(
+                "start",
+                serde_json::json!({"doctor": "start", "notice": {"kind": "flush", "group": "start#group#-#-#g"}}),
+            ),
+            message(
+                "flows",
+                serde_json::json!({"doctor": "flows", "notice": {"kind": "flush", "group": "flows#group#-#-#g"}}),
+            ),
+        ];
+        let invocation = Invocation::with_time_left(Utc::now(), std::time::Duration::from_secs(30));
+        let response = handle_input(&run, &serde_json::json!({"Records": records}), &invocation)
+            .await
+            .expect("answered");
+        assert_eq!(
+            response["batchItemFailures"],
+            serde_json::json!([{"itemIdentifier": "start"}]),
+            "the start doctor's message fails alone; the flush of a missing group is done: {response}"
+        );
+        let unreadable = handle_input(&run, &serde_json::json!({"detail": {}}), &invocation).await;
+        assert!(
+            matches!(unreadable, Err(HandlerError::Unreadable(_))),
+            "{unreadable:?}"
+        );
+    }
+
     #[test]
     fn a_batch_is_known_by_its_data() {
         let a = serde_json::json!({"awslogs": {"data": "H4sIAAAA"}});

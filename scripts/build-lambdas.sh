@@ -4,7 +4,8 @@
 #   target/lambda/ec2-state-change/bootstrap
 #   target/lambda/cloudtrail-api-call/bootstrap
 #   target/lambda/preflight/bootstrap
-#   target/lambda/ebs-ceiling/bootstrap
+#   target/lambda/ebs-ceiling/bootstrap (the EBS doctor, EnableEbsDoctor)
+#   target/lambda/flows-rejects/bootstrap (the flows doctor, EnableFlowsDoctor)
 # (under $CARGO_TARGET_DIR instead of target/ when that is set).
 #
 # Installs what it needs itself: cargo-lambda from PyPI (it brings zig, the
@@ -38,7 +39,7 @@ cd "$(dirname "$0")/.."
 
 CARGO_LAMBDA_VERSION="1.9.2"
 TARGET_TRIPLE="aarch64-unknown-linux-gnu"
-FUNCTIONS=(ec2-state-change cloudtrail-api-call preflight ebs-ceiling)
+FUNCTIONS=(ec2-state-change cloudtrail-api-call preflight ebs-ceiling flows-rejects)
 
 step() { printf '\n== %s (%ss)\n' "$1" "$SECONDS"; }
 

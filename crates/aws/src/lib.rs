@@ -21,6 +21,10 @@
 //! Feature `ebs` (the EBS doctor): [`ebs`] (the `ebs-ceiling` function:
 //! which instances hit an EBS ceiling, their evidence gathered, diagnosed
 //! and published; the same gathering serves `start-doctor ebs --live`).
+//!
+//! Feature `flows` (the flows doctor): [`flows_config`] (the network
+//! configuration from `Describe*` calls, shared with `flows --live`) and
+//! [`flows`] (the `flows-rejects` function).
 
 #![deny(missing_docs)]
 
@@ -32,6 +36,12 @@ pub mod dynamodb;
 #[cfg(feature = "ebs")]
 pub mod ebs;
 // ---- end ebs ----
+// --- flows doctor (feature `flows`) ---
+#[cfg(feature = "flows")]
+pub mod flows;
+#[cfg(feature = "flows")]
+pub mod flows_config;
+// --- end flows doctor ---
 pub mod lambda;
 #[cfg(feature = "start")]
 pub mod live;

@@ -9,6 +9,10 @@ mod e2e_faults;
 mod ebs_fn;
 mod ebs_gather;
 // ---- end ebs ----
+// --- flows doctor ---
+#[cfg(feature = "flows")]
+mod flows_fn;
+// --- end flows doctor ---
 mod live_inference;
 mod preflight_fn;
 mod slack_delivery;

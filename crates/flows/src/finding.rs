@@ -11,12 +11,12 @@ use std::fmt;
 use std::net::IpAddr;
 
 use chrono::{DateTime, Utc};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::ids::{Account, EniId, NetworkAclId, Region, SecurityGroupId, SubnetId};
 
 /// The leg of a conversation that was rejected.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Leg {
     /// Client to server.
@@ -36,7 +36,7 @@ impl Leg {
 }
 
 /// Why the conversation was rejected (stable contract strings).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Cause {
     /// A network ACL denies the request coming into a subnet.
@@ -79,7 +79,7 @@ impl fmt::Display for Cause {
 }
 
 /// What kind of control dropped it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ControlKind {
     /// A network ACL rule.
@@ -91,7 +91,7 @@ pub enum ControlKind {
 }
 
 /// The control that dropped the rejected leg.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct Control {
     /// Its kind.
     pub kind: ControlKind,
@@ -108,7 +108,7 @@ pub struct Control {
 }
 
 /// Whether the flow passes when it enters by one AZ.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum AzVerdict {
     /// It passes every control on that path.
@@ -119,7 +119,7 @@ pub enum AzVerdict {
 
 /// One AZ a flow could enter (or leave) the VPC by through a Transit
 /// Gateway attachment, and whether it passes there.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct EntryAz {
     /// The AZ id.
     pub az_id: String,
@@ -135,7 +135,7 @@ pub struct EntryAz {
 }
 
 /// Where the fix goes.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum RemediationKind {
     /// Add (or replace) a network ACL entry.
@@ -152,7 +152,7 @@ pub enum RemediationKind {
 }
 
 /// The fix, in steps, with the exact commands.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct Remediation {
     /// Where it goes.
     pub kind: RemediationKind,
@@ -163,7 +163,7 @@ pub struct Remediation {
 }
 
 /// One rejected conversation.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Finding {
     /// The side that opens the connection.
     pub client: IpAddr,
@@ -251,7 +251,7 @@ impl Finding {
 }
 
 /// REJECT records set aside as noise, not findings.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Noise {
     /// FIN/RST packets rejected on conversations otherwise accepted.
     pub after_close: u64,

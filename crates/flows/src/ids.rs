@@ -16,7 +16,7 @@
 
 use std::fmt;
 
-use serde::{Serialize, Serializer};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 /// A network interface id: `eni-` and 8 or 17 lowercase hex digits, kept as
 /// a number (17 hex digits are 68 bits: the top four in `high`) and its
@@ -76,6 +76,17 @@ impl Serialize for EniId {
     }
 }
 
+/// A finding stored by the live path reads back: an id that does not
+/// parse is an error, never a panic.
+impl<'de> Deserialize<'de> for EniId {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        EniId::parse(&text).ok_or_else(|| {
+            serde::de::Error::custom(format!("not a network interface id: {text:?}"))
+        })
+    }
+}
+
 /// Whether `rest` is 8 to 17 ASCII letters or digits.
 fn is_id_body(rest: &str) -> bool {
     (8..=17).contains(&rest.len()) && rest.bytes().all(|b| b.is_ascii_alphanumeric())
@@ -84,8 +95,8 @@ fn is_id_body(rest: &str) -> bool {
 macro_rules! string_id {
     ($(#[$doc:meta])* $name:ident, $prefix:literal) => {
         $(#[$doc])*
-        #[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
-        #[serde(into = "String")]
+        #[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+        #[serde(into = "String", try_from = "String")]
         pub struct $name(String);
 
         impl $name {
@@ -105,6 +116,14 @@ macro_rules! string_id {
         impl From<$name> for String {
             fn from(id: $name) -> String {
                 id.0
+            }
+        }
+
+        impl TryFrom<String> for $name {
+            type Error = String;
+
+            fn try_from(text: String) -> Result<Self, String> {
+                Self::parse(&text).ok_or_else(|| format!("not {}: {text:?}", stringify!($name)))
             }
         }
 
@@ -176,8 +195,8 @@ fn is_location(text: &str) -> bool {
 macro_rules! location {
     ($(#[$doc:meta])* $name:ident) => {
         $(#[$doc])*
-        #[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
-        #[serde(into = "String")]
+        #[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+        #[serde(into = "String", try_from = "String")]
         pub struct $name(String);
 
         impl $name {
@@ -195,6 +214,14 @@ macro_rules! location {
         impl From<$name> for String {
             fn from(id: $name) -> String {
                 id.0
+            }
+        }
+
+        impl TryFrom<String> for $name {
+            type Error = String;
+
+            fn try_from(text: String) -> Result<Self, String> {
+                Self::parse(&text).ok_or_else(|| format!("not {}: {text:?}", stringify!($name)))
             }
         }
 

@@ -19,6 +19,7 @@ pub mod diagnose;
 pub mod evaluate;
 pub mod finding;
 pub mod ids;
+pub mod live;
 pub mod missing;
 pub mod query;
 pub mod read;

@@ -9,12 +9,13 @@ use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 
 use indicatif::ProgressBar;
+use start_doctor_aws::flows_config::describe;
 use start_doctor_flows::read::results::read_rows;
 use start_doctor_flows::traffic::Window;
 use start_doctor_remote::athena::{self, AthenaQuery};
-use start_doctor_remote::flows::{archive_objects, describe, log_records, pretty};
+use start_doctor_remote::flows::{archive_objects, log_records, pretty};
 use start_doctor_remote::s3::S3Location;
-use start_doctor_remote::{ec2_client, logs_client, s3_client, sdk_config, RemoteError, Wait};
+use start_doctor_remote::{ec2_client, logs_client, s3_client, sdk_config, Wait};
 
 use super::input::{read_with, Read};
 use super::LiveArgs;
@@ -22,14 +23,6 @@ use crate::input::FileError;
 
 /// How far back `--log-group` reads without `--since`.
 const DEFAULT_LOOKBACK_SECONDS: i64 = 3600;
-
-/// Describe calls whose failure leaves the replay whole: the fix of a
-/// Block Public Access reject and AWS-managed prefix lists.
-const OPTIONAL_CALLS: [&str; 3] = [
-    "DescribeVpcBlockPublicAccessOptions",
-    "DescribeVpcBlockPublicAccessExclusions",
-    "DescribePrefixLists",
-];
 
 fn runtime() -> Result<tokio::runtime::Runtime, String> {
     tokio::runtime::Builder::new_multi_thread()
@@ -90,8 +83,7 @@ pub fn read(args: &LiveArgs, paths: &[PathBuf], window: Window) -> Read {
             let described = describe(&ec2_client(&config), &args.vpc_ids).await;
             bar.finish_and_clear();
             for e in described.errors {
-                let optional = matches!(&e, RemoteError::Call { operation, .. } if OPTIONAL_CALLS.contains(operation));
-                if optional {
+                if e.is_optional() {
                     warnings.push(format!("{e}; left out"));
                 } else {
                     errors.push(error("aws ec2", e.to_string()));

@@ -11,11 +11,12 @@
 use chrono::{DateTime, Utc};
 use serde_json::{json, Value};
 use start_doctor_core::slack::{
-    code, escape, fit, whole_items, FIELD_MAX, HEADER_MAX, SECTION_MAX,
+    code, escape, fit, id_sections, whole_items, FIELD_MAX, HEADER_MAX, SECTION_MAX,
 };
 
 use super::Group;
 use crate::finding::{AzVerdict, Cause, ControlKind};
+use crate::finding::{Finding, GroupKey, Remediation};
 use crate::remedy::describe_traffic;
 
 /// How many conversations a message lists by name.
@@ -58,10 +59,77 @@ fn cause_words(cause: Cause) -> &'static str {
     }
 }
 
+/// What a message shows of a group: the CLI's grouped findings
+/// ([`group_message`]) or the live path's stored group (one finding shown,
+/// its members' names and what they add up to).
+#[derive(Clone, Debug)]
+pub struct Shown<'a> {
+    /// The (cause, control) key.
+    pub key: &'a GroupKey,
+    /// The finding whose summary, place and entry AZs the message shows.
+    pub first: &'a Finding,
+    /// The fix the group shares.
+    pub remediation: &'a Remediation,
+    /// The conversations, as [`conversation_name`] writes them.
+    pub conversations: Vec<String>,
+    /// Rejected records of every conversation.
+    pub rejected: u64,
+    /// Accepted records of every conversation.
+    pub accepted: u64,
+    /// The first and last rejected record's times.
+    pub span: Option<(DateTime<Utc>, DateTime<Utc>)>,
+    /// The message can never be updated (a webhook): name every
+    /// conversation, over as many sections as it takes.
+    pub name_all: bool,
+}
+
+/// How a conversation is named in messages: `10.20.5.17 → 10.1.1.25 TCP
+/// 5432`.
+pub fn conversation_name(finding: &Finding) -> String {
+    format!(
+        "{} → {} {}",
+        finding.client,
+        finding.server,
+        describe_traffic(finding.protocol, finding.server_port)
+    )
+}
+
+/// The sections a message of every conversation may fill (Slack allows
+/// 50 blocks; the others hold the header, summary, fields, fix, commands
+/// and context).
+const CONVERSATION_SECTIONS_MAX: usize = 40;
+
 /// The message of `group` in `state`.
 pub fn group_message(group: &Group<'_>, state: State) -> Value {
     let first = group.findings[0];
-    let n = group.findings.len();
+    let span = group
+        .findings
+        .iter()
+        .map(|f| (f.first_seen, f.last_seen))
+        .reduce(|(a, b), (c, d)| (a.min(c), b.max(d)));
+    shown_message(
+        &Shown {
+            key: &group.key,
+            first,
+            remediation: group.remediation,
+            conversations: group
+                .findings
+                .iter()
+                .map(|f| conversation_name(f))
+                .collect(),
+            rejected: group.rejected(),
+            accepted: group.accepted(),
+            span,
+            name_all: false,
+        },
+        state,
+    )
+}
+
+/// The message of what `shown` shows, in `state`.
+pub fn shown_message(shown: &Shown<'_>, state: State) -> Value {
+    let first = shown.first;
+    let n = shown.conversations.len();
     let connections = if n == 1 {
         "connection".to_owned()
     } else {
@@ -71,11 +139,11 @@ pub fn group_message(group: &Group<'_>, state: State) -> Value {
         State::Open => format!(
             "{} dropped: {}",
             capitalize(&connections),
-            cause_words(group.key.cause)
+            cause_words(shown.key.cause)
         ),
         State::Grown { .. } => format!(
             "Still dropping {connections}: {}",
-            cause_words(group.key.cause)
+            cause_words(shown.key.cause)
         ),
         State::Resolved { .. } => format!("Resolved: {connections} no longer dropped"),
     };
@@ -89,10 +157,10 @@ pub fn group_message(group: &Group<'_>, state: State) -> Value {
     }));
     let mut fields = Vec::new();
     fields.push(mrkdwn(
-        format!("*Cause*\n{}", code(group.key.cause.as_str())),
+        format!("*Cause*\n{}", code(shown.key.cause.as_str())),
         FIELD_MAX,
     ));
-    if let Some(control) = &group.key.control {
+    if let Some(control) = &shown.key.control {
         let text = match control.kind {
             ControlKind::NetworkAcl => format!(
                 "*Network ACL*\n{} rule {} ({}) on {}",
@@ -128,8 +196,7 @@ pub fn group_message(group: &Group<'_>, state: State) -> Value {
     fields.push(mrkdwn(
         format!(
             "*Records*\n{} rejected, {} accepted",
-            group.rejected(),
-            group.accepted()
+            shown.rejected, shown.accepted
         ),
         FIELD_MAX,
     ));
@@ -162,28 +229,30 @@ pub fn group_message(group: &Group<'_>, state: State) -> Value {
         fields.push(mrkdwn(format!("*Entry AZs*\n{azs}"), FIELD_MAX));
     }
     blocks.push(json!({"type": "section", "fields": fields}));
-    let listed: Vec<String> = group
-        .findings
-        .iter()
-        .take(LISTED_CONVERSATIONS)
-        .map(|f| {
-            code(&format!(
-                "{} → {} {}",
-                f.client,
-                f.server,
-                describe_traffic(f.protocol, f.server_port)
-            ))
-        })
-        .collect();
-    blocks.push(json!({
-        "type": "section",
-        "text": mrkdwn(
-            format!("*Conversations ({n})*\n{}", whole_items(&listed, n, SECTION_MAX - 40)),
-            SECTION_MAX
-        )
-    }));
+    if shown.name_all {
+        let names: Vec<&str> = shown.conversations.iter().map(String::as_str).collect();
+        blocks.extend(id_sections(
+            "Conversations",
+            &names,
+            CONVERSATION_SECTIONS_MAX,
+        ));
+    } else {
+        let listed: Vec<String> = shown
+            .conversations
+            .iter()
+            .take(LISTED_CONVERSATIONS)
+            .map(|c| code(c))
+            .collect();
+        blocks.push(json!({
+            "type": "section",
+            "text": mrkdwn(
+                format!("*Conversations ({n})*\n{}", whole_items(&listed, n, SECTION_MAX - 40)),
+                SECTION_MAX
+            )
+        }));
+    }
     if !matches!(state, State::Resolved { .. }) {
-        let steps = group
+        let steps = shown
             .remediation
             .steps
             .iter()
@@ -194,16 +263,20 @@ pub fn group_message(group: &Group<'_>, state: State) -> Value {
         blocks.push(
             json!({"type": "section", "text": mrkdwn(format!("*Fix*\n{steps}"), SECTION_MAX)}),
         );
-        if !group.remediation.commands.is_empty() {
-            let shown: Vec<String> = group
+        if !shown.remediation.commands.is_empty() {
+            let commands: Vec<String> = shown
                 .remediation
                 .commands
                 .iter()
                 .take(SHOWN_COMMANDS)
                 .map(|c| code(c))
                 .collect();
-            let rest = group.remediation.commands.len().saturating_sub(shown.len());
-            let mut text = format!("*Commands*\n{}", shown.join("\n"));
+            let rest = shown
+                .remediation
+                .commands
+                .len()
+                .saturating_sub(commands.len());
+            let mut text = format!("*Commands*\n{}", commands.join("\n"));
             if rest > 0 {
                 text.push_str(&format!(
                     "\n…and {rest} more (start-doctor flows prints them all)"
@@ -212,13 +285,8 @@ pub fn group_message(group: &Group<'_>, state: State) -> Value {
             blocks.push(json!({"type": "section", "text": mrkdwn(text, SECTION_MAX)}));
         }
     }
-    let spans = group
-        .findings
-        .iter()
-        .map(|f| (f.first_seen, f.last_seen))
-        .reduce(|(a, b), (c, d)| (a.min(c), b.max(d)));
-    let mut context = format!("start-doctor flows · group {}", code(&group.key.id()));
-    if let Some((first_seen, last_seen)) = spans {
+    let mut context = format!("start-doctor flows · group {}", code(&shown.key.id()));
+    if let Some((first_seen, last_seen)) = shown.span {
         context.push_str(&format!(
             " · rejected from {} to {}",
             first_seen.format("%Y-%m-%d %H:%M UTC"),

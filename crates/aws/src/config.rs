@@ -139,6 +139,23 @@ impl Env<fn(&str) -> Option<String>> {
     }
 }
 
+/// A lookup of environment variables held in a map (tests).
+#[cfg(test)]
+pub(crate) type MapLookup = Box<dyn Fn(&str) -> Option<String>>;
+
+#[cfg(test)]
+impl Env<MapLookup> {
+    /// An environment of exactly these variables, for the configuration
+    /// tests of every function.
+    pub(crate) fn from_pairs(vars: &[(&str, &str)]) -> Self {
+        let map: std::collections::HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        Self::from_lookup(Box::new(move |k: &str| map.get(k).cloned()))
+    }
+}
+
 impl<F: Fn(&str) -> Option<String>> Env<F> {
     /// An environment read through `get`.
     pub fn from_lookup(get: F) -> Self {

@@ -560,17 +560,12 @@ pub async fn serve() -> Result<(), lambda_runtime::Error> {
 
 #[cfg(test)]
 mod tests {
-    use std::collections::HashMap;
     use std::net::IpAddr;
 
     use super::*;
 
     fn config(vars: &[(&str, &str)]) -> Result<FlowsConfig, ConfigError> {
-        let map: HashMap<String, String> = vars
-            .iter()
-            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-            .collect();
-        FlowsConfig::read(&Env::from_lookup(|k: &str| map.get(k).cloned()))
+        FlowsConfig::read(&Env::from_pairs(vars))
     }
 
     const BASE: [(&str, &str); 3] = [

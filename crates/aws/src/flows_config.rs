@@ -31,13 +31,7 @@ impl DescribeError {
     /// An SDK error with its whole cause chain, which is where the SDK keeps
     /// the service's message.
     pub fn call(operation: &'static str, error: &dyn std::error::Error) -> Self {
-        let mut message = error.to_string();
-        let mut source = error.source();
-        while let Some(cause) = source {
-            message.push_str(": ");
-            message.push_str(&cause.to_string());
-            source = cause.source();
-        }
+        let message = start_doctor_core::text::error_chain(error);
         Self { operation, message }
     }
 

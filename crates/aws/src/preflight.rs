@@ -581,16 +581,10 @@ pub async fn serve() -> Result<(), lambda_runtime::Error> {
 
 #[cfg(test)]
 mod tests {
-    use std::collections::HashMap;
-
     use super::*;
 
     fn config(vars: &[(&str, &str)]) -> Result<PreflightConfig, ConfigError> {
-        let map: HashMap<String, String> = vars
-            .iter()
-            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-            .collect();
-        PreflightConfig::read(&Env::from_lookup(|k: &str| map.get(k).cloned()))
+        PreflightConfig::read(&Env::from_pairs(vars))
     }
 
     const BASE: [(&str, &str); 2] = [("STORE_TABLE", "t"), ("SLACK_WEBHOOK_URL", "u")];

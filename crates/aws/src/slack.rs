@@ -540,14 +540,7 @@ fn server_failure<T>(answer: &Answer, repeat: Repeat) -> Attempt<T> {
 /// An error and its causes on one line (the causes say "connection
 /// refused" or "timed out", which reqwest's own message leaves out).
 fn describe(error: reqwest::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = std::error::Error::source(&error);
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
+    start_doctor_core::text::error_chain(&error)
 }
 
 fn webhook_verdict(answer: &Answer) -> Attempt<()> {

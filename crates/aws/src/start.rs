@@ -288,16 +288,10 @@ pub async fn serve_api_calls() -> Result<(), lambda_runtime::Error> {
 
 #[cfg(test)]
 mod tests {
-    use std::collections::HashMap;
-
     use super::*;
 
     fn config(vars: &[(&str, &str)]) -> Result<StartConfig, ConfigError> {
-        let map: HashMap<String, String> = vars
-            .iter()
-            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-            .collect();
-        StartConfig::read(&Env::from_lookup(|k: &str| map.get(k).cloned()))
+        StartConfig::read(&Env::from_pairs(vars))
     }
 
     const BASE: [(&str, &str); 2] = [

@@ -40,6 +40,20 @@ pub fn one_line(text: &str) -> String {
     text.chars().map(one_line_char).collect()
 }
 
+/// An error and all its causes on one line, `": "` between them. The AWS
+/// SDK keeps the service's message, and reqwest "connection refused" or
+/// "timed out", in the causes, which an error's own message leaves out.
+pub fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -76,5 +90,23 @@ mod tests {
     fn ordinary_text_is_kept() {
         let text = "AWSReservedSSO_Admin_0123 über 日本 & <ok>";
         assert_eq!(one_line(text), text);
+    }
+
+    #[test]
+    fn an_error_chain_names_every_cause() {
+        #[derive(Debug)]
+        struct Outer(std::io::Error);
+        impl std::fmt::Display for Outer {
+            fn fmt(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("dispatch failure")
+            }
+        }
+        impl std::error::Error for Outer {
+            fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+                Some(&self.0)
+            }
+        }
+        let e = Outer(std::io::Error::other("timed out"));
+        assert_eq!(error_chain(&e), "dispatch failure: timed out");
     }
 }

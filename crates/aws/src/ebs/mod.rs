@@ -440,16 +440,10 @@ pub async fn serve() -> Result<(), lambda_runtime::Error> {
 
 #[cfg(test)]
 mod tests {
-    use std::collections::HashMap;
-
     use super::*;
 
     fn config(vars: &[(&str, &str)]) -> Result<EbsConfig, ConfigError> {
-        let map: HashMap<String, String> = vars
-            .iter()
-            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-            .collect();
-        EbsConfig::read(&Env::from_lookup(|k: &str| map.get(k).cloned()))
+        EbsConfig::read(&Env::from_pairs(vars))
     }
 
     const BASE: [(&str, &str); 3] = [

@@ -19,11 +19,17 @@ pub trait ObjectReader: Default {
     fn read_object<'de, A: MapAccess<'de>>(&mut self, map: A) -> Result<(), A::Error>;
 }
 
-/// Why a JSON stream could not be read from a value on.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum JsonError {
-    /// Not JSON.
-    Syntax {
+/// Why a whole document (a file, a payload) could not be read: what every
+/// doctor's reader answers for input it cannot take.
+#[derive(Debug, thiserror::Error)]
+pub enum DocumentError {
+    /// The content starts like gzip but does not decompress, or
+    /// decompresses to more than [`crate::input::MAX_DECOMPRESSED`] bytes.
+    #[error("gzip data is corrupt, truncated or too large: {0}")]
+    Gzip(#[source] std::io::Error),
+    /// The content is not JSON.
+    #[error("invalid JSON at line {line}, column {column}: {message}")]
+    Json {
         /// 1-based line of the error.
         line: usize,
         /// 1-based column of the error.
@@ -31,7 +37,8 @@ pub enum JsonError {
         /// The parser's message without its position.
         message: String,
     },
-    /// JSON, but not a shape the doctor reads.
+    /// Valid JSON, but not a shape the doctor reads.
+    #[error("line {line}: {message}")]
     Shape {
         /// 1-based line of the offending value.
         line: usize,
@@ -40,13 +47,29 @@ pub enum JsonError {
     },
 }
 
+impl DocumentError {
+    /// The line the error is on, when it has one.
+    pub fn line(&self) -> Option<usize> {
+        match self {
+            Self::Gzip(_) => None,
+            Self::Json { line, .. } | Self::Shape { line, .. } => Some(*line),
+        }
+    }
+}
+
+impl From<crate::input::DecodeError> for DocumentError {
+    fn from(e: crate::input::DecodeError) -> Self {
+        Self::Gzip(e.0)
+    }
+}
+
 /// Reads every top-level value of `data` with a fresh `R`, and hands it to
 /// `each` with the 1-based line the value starts on. Stops at the first
 /// value that fails (what came before it has been handed over).
 pub fn read_stream<R: ObjectReader>(
     data: &[u8],
     mut each: impl FnMut(R, usize),
-) -> Result<(), JsonError> {
+) -> Result<(), DocumentError> {
     let mut stream = serde_json::Deserializer::from_slice(data).into_iter::<TopLevel<R>>();
     for index in 0.. {
         let start = stream.byte_offset();
@@ -77,7 +100,7 @@ fn line_of_value(data: &[u8], offset: usize) -> usize {
 /// after the first, or a break found only at the start of the next line)
 /// the line named is the one the broken value starts on; the parser's own
 /// position stays in the message.
-fn error(e: &serde_json::Error, index: usize, value_line: usize) -> JsonError {
+fn error(e: &serde_json::Error, index: usize, value_line: usize) -> DocumentError {
     let text = e.to_string();
     let (message, position) = text.rsplit_once(" at line ").unwrap_or((text.as_str(), ""));
     let json_lines = index > 0 || (e.line() > value_line && e.column() <= 1);
@@ -87,8 +110,8 @@ fn error(e: &serde_json::Error, index: usize, value_line: usize) -> JsonError {
         (e.line(), message.to_owned())
     };
     match e.classify() {
-        serde_json::error::Category::Data => JsonError::Shape { line, message },
-        _ => JsonError::Syntax {
+        serde_json::error::Category::Data => DocumentError::Shape { line, message },
+        _ => DocumentError::Json {
             line,
             column: if line == e.line() { e.column() } else { 1 },
             message,
@@ -187,7 +210,7 @@ mod tests {
     /// Each value's key counts and the line it starts on.
     type Seen = Vec<(Vec<usize>, usize)>;
 
-    fn read(data: &str) -> (Seen, Result<(), JsonError>) {
+    fn read(data: &str) -> (Seen, Result<(), DocumentError>) {
         let mut seen = Vec::new();
         let result = read_stream::<Keys>(data.as_bytes(), |k, line| seen.push((k.0, line)));
         (seen, result)
@@ -196,7 +219,7 @@ mod tests {
     #[test]
     fn an_array_of_objects_and_json_lines_each_with_the_line_it_starts_on() {
         let (seen, result) = read("[{\"a\":1},{\"a\":1,\"b\":2}]\n\n{\"c\":[1]}\n");
-        assert_eq!(result, Ok(()));
+        assert!(result.is_ok(), "{result:?}");
         assert_eq!(seen, vec![(vec![1, 2], 1), (vec![1], 3)]);
     }
 
@@ -204,7 +227,7 @@ mod tests {
     fn a_nested_array_is_a_shape_error_naming_what_is_read() {
         let (_, result) = read("[[{\"a\":1}]]");
         match result {
-            Err(JsonError::Shape { line: 1, message }) => {
+            Err(DocumentError::Shape { line: 1, message }) => {
                 assert!(
                     message.contains("a nested array is not objects"),
                     "{message}"
@@ -219,7 +242,7 @@ mod tests {
         let (seen, result) = read("{\"a\":1}\n{\"a\":\n");
         assert_eq!(seen, vec![(vec![1], 1)]);
         match result {
-            Err(JsonError::Syntax { line: 2, .. }) => {}
+            Err(DocumentError::Json { line: 2, .. }) => {}
             other => panic!("{other:?}"),
         }
     }

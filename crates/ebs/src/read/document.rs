@@ -20,7 +20,7 @@ pub(super) fn read_json(data: &[u8]) -> Result<Document, DocumentError> {
         }
         document.append(doc);
     });
-    read.map(|()| document).map_err(DocumentError::from)
+    read.map(|()| document)
 }
 
 /// What the doctor reads, for the error about a shape it does not.

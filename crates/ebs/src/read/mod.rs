@@ -59,49 +59,7 @@ impl fmt::Display for Problem {
     }
 }
 
-/// Why a whole document could not be read.
-#[derive(Debug, thiserror::Error)]
-pub enum DocumentError {
-    /// Corrupt, truncated or oversized gzip.
-    #[error("gzip data is corrupt, truncated or too large: {0}")]
-    Gzip(String),
-    /// Not JSON.
-    #[error("invalid JSON at line {line}, column {column}: {message}")]
-    Json {
-        /// 1-based line of the error.
-        line: usize,
-        /// 1-based column of the error.
-        column: usize,
-        /// The parser's message without its position.
-        message: String,
-    },
-    /// JSON, but not a shape this doctor reads.
-    #[error("line {line}: {message}")]
-    Shape {
-        /// 1-based line of the offending value.
-        line: usize,
-        /// What was found.
-        message: String,
-    },
-}
-
-impl From<start_doctor_core::json::JsonError> for DocumentError {
-    fn from(e: start_doctor_core::json::JsonError) -> Self {
-        use start_doctor_core::json::JsonError;
-        match e {
-            JsonError::Syntax {
-                line,
-                column,
-                message,
-            } => DocumentError::Json {
-                line,
-                column,
-                message,
-            },
-            JsonError::Shape { line, message } => DocumentError::Shape { line, message },
-        }
-    }
-}
+pub use start_doctor_core::json::DocumentError;
 
 /// What a query of a `get-metric-data` request asks for.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -240,8 +198,7 @@ pub fn looks_readable(bytes: &[u8]) -> bool {
 /// Reads one document (gzip detected by its magic number, decompressed up
 /// to the project's 1 GiB cap; a byte order mark removed).
 pub fn read_document(bytes: &[u8]) -> Result<Document, DocumentError> {
-    let plain = start_doctor_core::input::decode(bytes)
-        .map_err(|e| DocumentError::Gzip(e.0.to_string()))?;
+    let plain = start_doctor_core::input::decode(bytes).map_err(DocumentError::from)?;
     document::read_json(&plain)
 }
 

@@ -27,7 +27,7 @@ pub(super) fn read_json(data: &[u8]) -> Result<Document, DocumentError> {
             p
         }));
     });
-    read.map(|()| document).map_err(DocumentError::from)
+    read.map(|()| document)
 }
 
 /// What `Records` / `Events` containers and shapes are expected to be.

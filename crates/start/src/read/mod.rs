@@ -64,60 +64,7 @@ impl fmt::Display for EventProblem {
     }
 }
 
-/// Why a whole document could not be read.
-#[derive(Debug, thiserror::Error)]
-pub enum DocumentError {
-    /// The content starts like gzip but does not decompress, or
-    /// decompresses to more than [`MAX_DECOMPRESSED`] bytes.
-    #[error("gzip data is corrupt, truncated or too large: {0}")]
-    Gzip(#[source] std::io::Error),
-    /// The content is not JSON.
-    #[error("invalid JSON at line {line}, column {column}: {message}")]
-    Json {
-        /// 1-based line of the error.
-        line: usize,
-        /// 1-based column of the error.
-        column: usize,
-        /// The parser's message without its position.
-        message: String,
-    },
-    /// Valid JSON, but not a shape start-doctor reads.
-    #[error("line {line}: {message}")]
-    Shape {
-        /// 1-based line of the offending value.
-        line: usize,
-        /// What was found.
-        message: String,
-    },
-}
-
-impl From<start_doctor_core::json::JsonError> for DocumentError {
-    fn from(e: start_doctor_core::json::JsonError) -> Self {
-        use start_doctor_core::json::JsonError;
-        match e {
-            JsonError::Syntax {
-                line,
-                column,
-                message,
-            } => DocumentError::Json {
-                line,
-                column,
-                message,
-            },
-            JsonError::Shape { line, message } => DocumentError::Shape { line, message },
-        }
-    }
-}
-
-impl DocumentError {
-    /// The line the error is on, when it has one.
-    pub fn line(&self) -> Option<usize> {
-        match self {
-            Self::Gzip(_) => None,
-            Self::Json { line, .. } | Self::Shape { line, .. } => Some(*line),
-        }
-    }
-}
+pub use start_doctor_core::json::DocumentError;
 
 /// What one document held.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -147,7 +94,7 @@ pub fn looks_readable(bytes: &[u8]) -> bool {
 /// Reads one document. Gzip is detected by its magic number, the JSON shape
 /// by its keys; the file name plays no part.
 pub fn read_document(bytes: &[u8]) -> Result<Document, DocumentError> {
-    let plain = input::decode(bytes).map_err(|e| DocumentError::Gzip(e.0))?;
+    let plain = input::decode(bytes).map_err(DocumentError::from)?;
     read_plain(&plain)
 }
 

@@ -20,6 +20,8 @@ use start_doctor_testkit::fixtures::{expected, is_other_doctor, pinned, repo};
 use start_doctor_testkit::schema::assert_diagnoses_valid;
 use tempfile::TempDir;
 
+use crate::process::{assert_no_panic, run, stderr, stdout};
+
 fn project(path: &str) -> PathBuf {
     repo().join(path)
 }
@@ -31,34 +33,7 @@ fn start_doctor() -> Command {
 
 /// Runs `start-doctor investigate <paths> [extra args]`.
 fn investigate<P: AsRef<Path>>(paths: &[P], extra: &[&str]) -> Output {
-    let mut cmd = start_doctor();
-    cmd.arg("investigate");
-    for path in paths {
-        cmd.arg(path.as_ref());
-    }
-    cmd.args(extra);
-    cmd.output().expect("start-doctor runs")
-}
-
-fn stdout(output: &Output) -> String {
-    String::from_utf8_lossy(&output.stdout).into_owned()
-}
-
-fn stderr(output: &Output) -> String {
-    String::from_utf8_lossy(&output.stderr).into_owned()
-}
-
-fn assert_no_panic(scenario: &str, output: &Output) {
-    let err = stderr(output);
-    assert!(
-        !err.contains("panicked") && !err.contains("RUST_BACKTRACE"),
-        "{scenario}: start-doctor panicked:\n{err}"
-    );
-    assert!(
-        output.status.code().is_some(),
-        "{scenario}: start-doctor was killed by a signal ({:?}); stderr:\n{err}",
-        output.status
-    );
+    run("investigate", paths, extra)
 }
 
 /// Runs `investigate --format json` on `paths`, expecting success, and

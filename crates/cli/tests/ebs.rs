@@ -20,6 +20,8 @@ use start_doctor_testkit::fixtures::{ebs_expected, ebs_pinned, ebs_scenario_name
 use start_doctor_testkit::schema::assert_ebs_valid;
 use tempfile::TempDir;
 
+use crate::process::{assert_no_panic, run, stderr, stdout};
+
 const SEED: &str = "i-0c4f7a1b2d3e4f501";
 
 fn scenario(name: &str) -> PathBuf {
@@ -27,34 +29,7 @@ fn scenario(name: &str) -> PathBuf {
 }
 
 fn ebs<P: AsRef<Path>>(args: &[&str], paths: &[P]) -> Output {
-    let mut cmd = Command::cargo_bin("start-doctor").expect("the binary is built for tests");
-    cmd.arg("ebs");
-    for p in paths {
-        cmd.arg(p.as_ref());
-    }
-    cmd.args(args);
-    cmd.output().expect("start-doctor runs")
-}
-
-fn stdout(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
-
-fn assert_no_panic(what: &str, o: &Output) {
-    let err = stderr(o);
-    assert!(
-        !err.contains("panicked"),
-        "{what}: start-doctor panicked:\n{err}"
-    );
-    assert!(
-        o.status.code().is_some(),
-        "{what}: killed by a signal ({:?})",
-        o.status
-    );
+    run("ebs", paths, args)
 }
 
 /// `ebs --format json` on `paths` with `extra` args, expecting `code`; the

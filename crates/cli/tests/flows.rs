@@ -19,6 +19,8 @@ use start_doctor_testkit::fixtures::{flows_expected, flows_pinned, repo};
 use start_doctor_testkit::schema::assert_flows_valid;
 use tempfile::TempDir;
 
+use crate::process::{assert_no_panic, run, stderr, stdout};
+
 fn project(path: &str) -> PathBuf {
     repo().join(path)
 }
@@ -28,30 +30,7 @@ fn scenario(name: &str) -> PathBuf {
 }
 
 fn flows<P: AsRef<Path>>(paths: &[P], extra: &[&str]) -> Output {
-    let mut cmd = Command::cargo_bin("start-doctor").expect("the start-doctor binary is built");
-    cmd.arg("flows");
-    for path in paths {
-        cmd.arg(path.as_ref());
-    }
-    cmd.args(extra);
-    cmd.output().expect("start-doctor runs")
-}
-
-fn stdout(output: &Output) -> String {
-    String::from_utf8_lossy(&output.stdout).into_owned()
-}
-
-fn stderr(output: &Output) -> String {
-    String::from_utf8_lossy(&output.stderr).into_owned()
-}
-
-fn assert_no_panic(what: &str, output: &Output) {
-    let err = stderr(output);
-    assert!(
-        !err.contains("panicked") && output.status.code().is_some(),
-        "{what}: start-doctor panicked or was killed ({:?}):\n{err}",
-        output.status
-    );
+    run("flows", paths, extra)
 }
 
 /// Runs `flows --format json` and checks the report against the schema.

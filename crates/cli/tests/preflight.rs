@@ -6,11 +6,12 @@ use std::fs;
 use std::path::PathBuf;
 use std::process::Output;
 
-use assert_cmd::Command;
 use serde_json::Value;
 use start_doctor_testkit::fixtures::repo;
 use start_doctor_testkit::schema::assert_preflight_valid;
 use tempfile::TempDir;
+
+use crate::process::{assert_no_panic, run, stderr};
 
 /// The fields of a check the oracle pins, plus `remediation_kind`.
 const PINNED: [&str; 7] = [
@@ -28,22 +29,7 @@ fn sample() -> PathBuf {
 }
 
 fn preflight(args: &[&str], paths: &[PathBuf]) -> Output {
-    let mut cmd = Command::cargo_bin("start-doctor").expect("the binary is built for tests");
-    cmd.arg("preflight").args(paths).args(args);
-    cmd.output().expect("start-doctor runs")
-}
-
-fn stderr(output: &Output) -> String {
-    String::from_utf8_lossy(&output.stderr).into_owned()
-}
-
-fn assert_no_panic(what: &str, output: &Output) {
-    let err = stderr(output);
-    assert!(
-        !err.contains("panicked"),
-        "{what}: start-doctor panicked:\n{err}"
-    );
-    assert!(output.status.code().is_some(), "{what}: killed by a signal");
+    run("preflight", paths, args)
 }
 
 fn json_report(what: &str, output: &Output) -> Value {
@@ -374,7 +360,7 @@ fn live_preflight_reads_the_account_and_saves_what_it_read() {
     let (instance, key) = moto_start_window(&endpoint);
     let role = "arn:aws:iam::123456789012:role/ops/nightly-scheduler";
     let saved = TempDir::new().expect("temp dir");
-    let mut cmd = Command::cargo_bin("start-doctor").expect("built");
+    let mut cmd = assert_cmd::Command::cargo_bin("start-doctor").expect("built");
     cmd.args([
         "preflight",
         "--live",

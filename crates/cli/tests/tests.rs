@@ -4,3 +4,4 @@ mod cli;
 mod ebs;
 mod flows;
 mod preflight;
+mod process;

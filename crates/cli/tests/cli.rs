@@ -101,19 +101,6 @@ fn check_scenario(scenario: &str) {
     }
 }
 
-macro_rules! scenarios {
-    ($($test:ident => $folder:literal,)*) => {
-        $(
-            #[test]
-            fn $test() {
-                check_scenario($folder);
-            }
-        )*
-        /// Every scenario folder with a test above.
-        const SCENARIOS: &[&str] = &[$($folder),*];
-    };
-}
-
 scenarios! {
     scenario_seed_story => "seed-story",
     scenario_duplicates => "duplicates",

@@ -101,18 +101,6 @@ fn check_scenario(name: &str) {
     }
 }
 
-macro_rules! scenarios {
-    ($($test:ident => $folder:literal,)*) => {
-        $(
-            #[test]
-            fn $test() {
-                check_scenario($folder);
-            }
-        )*
-        const SCENARIOS: &[&str] = &[$($folder),*];
-    };
-}
-
 scenarios! {
     ebs_seed_1_initializing => "seed-1-initializing",
     ebs_seed_2_instance_baseline => "seed-2-instance-baseline",

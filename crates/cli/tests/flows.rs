@@ -104,19 +104,6 @@ fn check_scenario(name: &str) {
     }
 }
 
-macro_rules! scenarios {
-    ($($test:ident => $folder:literal,)*) => {
-        $(
-            #[test]
-            fn $test() {
-                check_scenario($folder);
-            }
-        )*
-        /// Every scenario folder with a test above.
-        const SCENARIOS: &[&str] = &[$($folder),*];
-    };
-}
-
 scenarios! {
     seed_story => "seed-story",
     tgw_flow_logs => "tgw-flow-logs",

@@ -41,3 +41,19 @@ pub fn assert_no_panic(what: &str, output: &Output) {
         output.status
     );
 }
+
+/// One test per scenario folder, each calling the `check_scenario` of the
+/// module it is written in, and `SCENARIOS`, every folder with a test (so a
+/// module can check that no folder of its doctor goes untested).
+macro_rules! scenarios {
+    ($($test:ident => $folder:literal,)*) => {
+        $(
+            #[test]
+            fn $test() {
+                check_scenario($folder);
+            }
+        )*
+        /// Every scenario folder with a test above.
+        const SCENARIOS: &[&str] = &[$($folder),*];
+    };
+}

@@ -1,7 +1,9 @@
 //! The `start-doctor` binary as a process, one test binary.
 
+#[macro_use]
+mod process;
+
 mod cli;
 mod ebs;
 mod flows;
 mod preflight;
-mod process;
